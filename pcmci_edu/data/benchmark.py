@@ -1,0 +1,553 @@
+"""The embedded causal benchmark: long-term action recognition data generated from an SCM.
+
+Every chapter runs on it by default (no download), and because it is generated, the truth
+behind each confounder of the PCMCi graph is known and recorded in ``Benchmark.truth``:
+
+* scripts (codependency, I): an activity ``Y_act`` is an ordered grammar of atomic actions
+  (:mod:`pcmci_edu.data.grammars`), some optional, some shared, some exclusive;
+* context (visual confounder, C): a person/kitchen ``c`` tied to the activity in training
+  (with probability ``confounding`` it is one of the activity's home contexts), drawn
+  independently of the activity in ``test_shift``;
+* companion objects (co-occurrence, H): while an action is performed its companion object
+  is visible with probability ``companion_rate`` in training; in ``test_shift`` objects
+  appear at the same rate but independently of the action. The frozen "VLM" label texts
+  are contaminated by the companion (H -> T):
+  ``T0_k = normalize(t_k + text_contamination * o_companion(k))``.
+
+Frame features are a sum of four parts (``BenchmarkSplit.parts``)::
+
+    x_{v,n} = a_{k(v,n)} + context_strength * g_{c(v)} + objects_strength * o_{h(v,n)} + noise * e_{v,n} / sqrt(D)
+
+with ``a_k`` the action's visual prototype (its clean text embedding plus a modality gap),
+``g``, ``o`` unit vectors and ``e`` standard normal. Label text embeddings are
+compositional (sum of word vectors), so "pour milk" is near "pour cereals" and "stir milk".
+
+Splits: ``train``, ``val``, ``test`` (one distribution), ``test_shift`` (the test videos'
+scripts and noise with context and objects redrawn independently of the labels),
+``test_masked`` (the test videos with the action part removed: context, objects and noise
+kept; a causal model's score for the true label must fall), ``train_oracle`` (the train
+videos with the confounders broken, for an oracle reference).
+
+Default strengths were chosen with linear probes only, before any model was trained
+(:func:`probe_report`, ``benchmarks/benchmark_generation.py``, numbers in
+``results/benchmark_probes.txt``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from pcmci_edu.data.dataset import VideoDataset
+from pcmci_edu.data.grammars import BREAKFAST_GRAMMARS, Grammar, grammar_actions, sample_script
+from pcmci_edu.data.labels import (
+    BREAKFAST_ACTIONS,
+    BREAKFAST_ACTIVITIES,
+    action_phrase,
+    activity_phrase,
+)
+from pcmci_edu.profile import resolve_profile
+
+SPLITS: tuple[str, ...] = ("train", "val", "test", "test_shift", "test_masked", "train_oracle")
+PARTS: tuple[str, ...] = ("action", "context", "objects", "noise")
+STOPWORDS = frozenset({"to", "and", "on", "of", "the", "a", "an", "with", "into", "some", "make"})
+
+KITCHEN_OBJECTS: tuple[str, ...] = (
+    "fridge", "stove", "sink", "kettle", "toaster", "microwave", "cutting board", "dish rack",
+    "spice rack", "window", "oven", "paper towel", "trash can", "coffee machine", "tap",
+    "cupboard", "apron", "radio", "plant", "clock", "cloth", "tray", "jar", "blender",
+)
+"""Names of the benchmark's companion objects (the hallucination source H)."""
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A label vocabulary and the scripts that generate videos from it."""
+
+    name: str
+    activity_names: tuple[str, ...]
+    activity_texts: tuple[str, ...]
+    action_names: tuple[str, ...]
+    action_texts: tuple[str, ...]
+    grammars: dict[str, Grammar]
+    background: str | None
+    sizes: dict[str, tuple[int, int, int]]
+    """profile -> (train, val, test) video counts."""
+
+
+def _breakfast_preset() -> Preset:
+    return Preset(
+        name="breakfast",
+        activity_names=BREAKFAST_ACTIVITIES,
+        activity_texts=tuple(activity_phrase(a) for a in BREAKFAST_ACTIVITIES),
+        action_names=BREAKFAST_ACTIONS,
+        action_texts=tuple(action_phrase(a) for a in BREAKFAST_ACTIONS),
+        grammars=BREAKFAST_GRAMMARS,
+        background="SIL",
+        sizes={"smoke": (100, 30, 60), "book": (1357, 136, 355), "full": (1357, 136, 355)},
+    )
+
+
+PRESETS = {"breakfast": _breakfast_preset}
+"""Preset name -> factory."""
+
+
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    """Everything that determines a benchmark; ``make_benchmark(**overrides)`` replaces fields.
+
+    Strengths are relative to the action part (unit-norm prototypes per frame).
+    """
+
+    preset: str = "breakfast"
+    profile: str = "book"
+    seed: int = 0
+    num_train: int = 1357
+    num_val: int = 136
+    num_test: int = 355
+    num_frames: int = 32
+    feature_dim: int = 128
+    contexts_per_activity: int = 2
+    confounding: float = 0.9
+    """P(context is one of the activity's home contexts) in train, val and test."""
+    context_strength: float = 0.5
+    objects_strength: float = 0.5
+    companion_rate: float = 0.8
+    """P(an action's segment shows an object): its companion in training, a random one in shift."""
+    noise: float = 4.0
+    """Norm of the per-frame Gaussian noise (per-dimension std noise / sqrt(D))."""
+    text_contamination: float = 0.7
+    modality_gap: float = 0.5
+    """Weight of the vision-only direction in each action prototype (0: identical to the clean text)."""
+    num_objects: int = 24
+    mean_duration_s: float = 140.0
+
+
+PROFILE_DEFAULTS = {
+    "smoke": dict(num_frames=8, feature_dim=32),
+    "book": dict(num_frames=32, feature_dim=128),
+    "full": dict(num_frames=32, feature_dim=128),
+}
+
+
+@dataclass
+class BenchmarkTruth:
+    """The generator's ground truth, for the chapters to show and the tests to check."""
+
+    companions: dict[str, str]
+    """action name -> its companion object's name (not for the background)."""
+    companion_index: np.ndarray
+    """[K] object index per action, -1 for none."""
+    home_contexts: dict[str, list[str]]
+    """activity -> the contexts it is tied to in training."""
+    confounding: dict[str, float]
+    """split -> P(home context); 0 where context is independent of the activity."""
+    objects_follow_actions: dict[str, bool]
+    """split -> whether objects are the actions' companions (True) or drawn at random."""
+    strengths: dict[str, float]
+    context_names: list[str]
+    object_names: list[str]
+    clean_action_text_features: torch.Tensor
+    clean_activity_text_features: torch.Tensor | None
+    action_prototypes: np.ndarray
+    """[K, D] visual action part ``a_k``."""
+    context_vectors: np.ndarray
+    """[C, D] context part (already times context_strength)."""
+    object_vectors: np.ndarray
+    """[O, D] objects part (already times objects_strength)."""
+    grammars: dict[str, Grammar] = field(default_factory=dict)
+
+
+class BenchmarkSplit(VideoDataset):
+    """A :class:`VideoDataset` that also knows each frame's causes.
+
+    ``parts`` gives the four additive parts ``[V, N, D]`` (their sum is ``frames``),
+    ``contexts`` the context index of each video, ``frame_actions``/``frame_objects`` the
+    action and object (-1: none) at each sampled frame.
+    """
+
+    def __init__(
+        self,
+        *,
+        contexts: np.ndarray,
+        frame_actions: np.ndarray,
+        frame_objects: np.ndarray,
+        action_visible: bool,
+        truth: BenchmarkTruth,
+        **arguments,
+    ) -> None:
+        super().__init__(**arguments)
+        self.contexts = np.asarray(contexts, dtype=np.int64)
+        self.frame_actions = np.asarray(frame_actions, dtype=np.int64)
+        self.frame_objects = np.asarray(frame_objects, dtype=np.int64)
+        self.action_visible = action_visible
+        self.truth = truth
+        self._parts: dict[str, np.ndarray] | None = None
+
+    @property
+    def parts(self) -> dict[str, np.ndarray]:
+        """The additive parts "action", "context", "objects", "noise", each float32 [V, N, D]."""
+        if self._parts is None:
+            truth = self.truth
+            action = truth.action_prototypes[self.frame_actions]
+            if not self.action_visible:
+                action = np.zeros_like(action)
+            context = np.broadcast_to(truth.context_vectors[self.contexts][:, None, :], action.shape)
+            padded = np.concatenate([truth.object_vectors, np.zeros_like(truth.object_vectors[:1])])
+            objects = padded[self.frame_objects]  # index -1 picks the zero row
+            noise = self.frames - action - context - objects
+            self._parts = {
+                "action": action.astype(np.float32),
+                "context": np.ascontiguousarray(context, dtype=np.float32),
+                "objects": objects.astype(np.float32),
+                "noise": noise.astype(np.float32),
+            }
+        return self._parts
+
+    def _subset_arrays(self, indices: np.ndarray) -> dict:
+        arguments = super()._subset_arrays(indices)
+        arguments.update(
+            contexts=self.contexts[indices],
+            frame_actions=self.frame_actions[indices],
+            frame_objects=self.frame_objects[indices],
+            action_visible=self.action_visible,
+            truth=self.truth,
+        )
+        return arguments
+
+
+class Benchmark(Mapping):
+    """The benchmark's splits by name (``bench["train"]``), its ``truth`` and ``config``."""
+
+    def __init__(self, splits: dict[str, BenchmarkSplit], truth: BenchmarkTruth, config: BenchmarkConfig,
+                 generation_seconds: float) -> None:
+        self._splits = splits
+        self.truth = truth
+        self.config = config
+        self.generation_seconds = generation_seconds
+
+    def __getitem__(self, name: str) -> BenchmarkSplit:
+        if name not in self._splits:
+            raise KeyError(f"no split {name!r}: the benchmark has {', '.join(self._splits)}")
+        return self._splits[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._splits)
+
+    def __len__(self) -> int:
+        return len(self._splits)
+
+    def few_shot(self, k: int, seed: int = 0) -> BenchmarkSplit:
+        """A training split with ``k`` videos per activity (per action for multi-label presets)."""
+        train = self._splits["train"]
+        if k < 1:
+            raise ValueError(f"few_shot needs k >= 1, got {k}")
+        rng = np.random.default_rng(seed)
+        chosen: list[int] = []
+        if train.has_activities:
+            for activity in range(train.num_activities):
+                members = np.flatnonzero(train.activities == activity)
+                if len(members) < k:
+                    raise ValueError(
+                        f"few_shot: activity {train.activity_names[activity]!r} has {len(members)} training "
+                        f"videos, fewer than k={k}"
+                    )
+                chosen.extend(rng.choice(members, size=k, replace=False).tolist())
+        else:
+            for action in rng.permutation(train.num_actions):
+                members = [i for i in np.flatnonzero(train.actions[:, action] > 0) if i not in chosen]
+                chosen.extend(rng.permutation(members)[:k].tolist())
+        return train.subset(sorted(chosen), split=f"train_{k}shot")
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{name}={len(split)}" for name, split in self._splits.items())
+        return f"Benchmark({self.config.preset!r}, profile={self.config.profile!r}, seed={self.config.seed}, {sizes})"
+
+
+def benchmark_config(preset: str = "breakfast", profile: str | None = "book", seed: int = 0, **overrides) -> BenchmarkConfig:
+    """The configuration ``make_benchmark`` would use (profile sizes, then ``overrides``)."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown benchmark preset {preset!r}: expected one of {', '.join(PRESETS)}")
+    profile = resolve_profile(profile)
+    num_train, num_val, num_test = PRESETS[preset]().sizes[profile]
+    values = dict(preset=preset, profile=profile, seed=seed, num_train=num_train, num_val=num_val,
+                  num_test=num_test, **PROFILE_DEFAULTS[profile])
+    known = {f.name for f in dataclasses.fields(BenchmarkConfig)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise TypeError(f"unknown benchmark setting(s) {unknown}: expected some of {sorted(known)}")
+    values.update(overrides)
+    return BenchmarkConfig(**values)
+
+
+def make_benchmark(preset: str = "breakfast", profile: str | None = "book", seed: int = 0, **overrides) -> Benchmark:
+    """Generate the benchmark: splits ``train, val, test, test_shift, test_masked, train_oracle``.
+
+    ``overrides`` replace :class:`BenchmarkConfig` fields (e.g. ``confounding=0.5``).
+
+    >>> bench = make_benchmark("breakfast", profile="smoke", seed=0)
+    >>> sorted(bench)
+    ['test', 'test_masked', 'test_shift', 'train', 'train_oracle', 'val']
+    >>> bench["train"][0]["frames"].shape
+    torch.Size([8, 32])
+    """
+    config = benchmark_config(preset, profile, seed, **overrides)
+    start = time.perf_counter()
+    generator = _Generator(PRESETS[preset](), config)
+    splits = generator.splits()
+    return Benchmark(splits, generator.truth, config, time.perf_counter() - start)
+
+
+@dataclass
+class _Content:
+    """What a video shows regardless of confounders: activity, script, timing, noise."""
+
+    activities: np.ndarray
+    multi_hot: np.ndarray
+    segments: list[list[tuple[int, float, float]]]
+    frame_actions: np.ndarray
+    frame_segments: np.ndarray
+    noise: np.ndarray
+
+
+class _Generator:
+    def __init__(self, preset: Preset, config: BenchmarkConfig) -> None:
+        self.preset = preset
+        self.config = config
+        self.rng = np.random.default_rng(config.seed)
+        self.action_index = {name: k for k, name in enumerate(preset.action_names)}
+        self._check_preset()
+        self.truth = self._world()
+
+    def _check_preset(self) -> None:
+        for activity, grammar in self.preset.grammars.items():
+            for action in grammar_actions(grammar):
+                if action not in self.action_index:
+                    raise ValueError(f"preset {self.preset.name!r}: grammar {activity!r} uses unknown action {action!r}")
+
+    # -- the world: vectors shared by all splits -------------------------------------
+    def _word_vectors(self, phrases: list[str]) -> dict[str, np.ndarray]:
+        words = sorted({w for phrase in phrases for w in phrase.lower().split() if w not in STOPWORDS})
+        vectors = _unit(self.rng.standard_normal((len(words), self.config.feature_dim)))
+        return dict(zip(words, vectors))
+
+    @staticmethod
+    def _embed(phrase: str, words: dict[str, np.ndarray]) -> np.ndarray:
+        content = [w for w in phrase.lower().split() if w not in STOPWORDS]
+        return _unit(np.sum([words[w] for w in content], axis=0))
+
+    def _world(self) -> BenchmarkTruth:
+        config, preset, rng = self.config, self.preset, self.rng
+        dim = config.feature_dim
+        words = self._word_vectors(list(preset.action_texts) + list(preset.activity_texts))
+        clean_actions = np.stack([self._embed(t, words) for t in preset.action_texts])
+        gap = config.modality_gap
+        prototypes = _unit(np.sqrt(1 - gap**2) * clean_actions + gap * _unit(rng.standard_normal(clean_actions.shape)))
+
+        activities = list(preset.activity_names)
+        num_contexts = max(1, len(activities)) * config.contexts_per_activity
+        context_names = [f"P{3 + c:02d}" for c in range(num_contexts)]
+        contexts = config.context_strength * _unit(rng.standard_normal((num_contexts, dim)))
+        home = {a: context_names[i * config.contexts_per_activity:(i + 1) * config.contexts_per_activity]
+                for i, a in enumerate(activities)}
+
+        object_names = [KITCHEN_OBJECTS[o % len(KITCHEN_OBJECTS)] + ("" if o < len(KITCHEN_OBJECTS) else f" {o}")
+                        for o in range(config.num_objects)]
+        object_directions = _unit(rng.standard_normal((config.num_objects, dim)))
+        companion_index = rng.integers(config.num_objects, size=len(preset.action_names))
+        if preset.background is not None:
+            companion_index[self.action_index[preset.background]] = -1
+        contaminated = clean_actions.copy()
+        has = companion_index >= 0
+        contaminated[has] = _unit(clean_actions[has] + config.text_contamination * object_directions[companion_index[has]])
+
+        clean_activity = contaminated_activity = None
+        if activities:
+            clean_activity, contaminated_activity = [], []
+            for name, text in zip(activities, preset.activity_texts):
+                members = [self.action_index[a] for a in grammar_actions(preset.grammars[name])]
+                own = self._embed(text, words)
+                clean_activity.append(_unit(own + 0.5 * clean_actions[members].mean(0)))
+                contaminated_activity.append(_unit(own + 0.5 * contaminated[members].mean(0)))
+            clean_activity, contaminated_activity = np.stack(clean_activity), np.stack(contaminated_activity)
+        self.text_features = (contaminated, contaminated_activity)
+        confounding = dict(train=config.confounding, val=config.confounding, test=config.confounding,
+                           test_shift=0.0, test_masked=config.confounding, train_oracle=0.0)
+        follows = {s: s not in ("test_shift", "train_oracle") for s in SPLITS}
+        return BenchmarkTruth(
+            companions={preset.action_names[k]: object_names[o] for k, o in enumerate(companion_index) if o >= 0},
+            companion_index=companion_index,
+            home_contexts=home,
+            confounding=confounding,
+            objects_follow_actions=follows,
+            strengths=dict(context_strength=config.context_strength, objects_strength=config.objects_strength,
+                           noise=config.noise, text_contamination=config.text_contamination,
+                           companion_rate=config.companion_rate, modality_gap=config.modality_gap),
+            context_names=context_names,
+            object_names=object_names,
+            clean_action_text_features=torch.from_numpy(clean_actions.astype(np.float32)),
+            clean_activity_text_features=None if clean_activity is None else torch.from_numpy(clean_activity.astype(np.float32)),
+            action_prototypes=prototypes.astype(np.float32),
+            context_vectors=contexts.astype(np.float32),
+            object_vectors=(config.objects_strength * object_directions).astype(np.float32),
+            grammars=dict(preset.grammars),
+        )
+
+    # -- content: scripts, timing and noise -------------------------------------------
+    def _content(self, count: int) -> _Content:
+        config, preset, rng = self.config, self.preset, self.rng
+        num_activities = len(preset.activity_names)
+        activities = rng.permutation(np.arange(count) % num_activities)
+        frames = config.num_frames
+        multi_hot = np.zeros((count, len(preset.action_names)), dtype=np.float32)
+        frame_actions = np.zeros((count, frames), dtype=np.int64)
+        frame_segments = np.zeros((count, frames), dtype=np.int64)
+        segments: list[list[tuple[int, float, float]]] = []
+        background = self.action_index.get(preset.background) if preset.background else None
+        for v in range(count):
+            script = [self.action_index[a] for a in sample_script(preset.grammars[preset.activity_names[activities[v]]], rng)]
+            lengths = rng.gamma(4.0, 0.25, size=len(script))
+            if background is not None:
+                script = [background, *script, background]
+                lengths = np.concatenate([[0.4 * rng.random() + 0.1], lengths, [0.4 * rng.random() + 0.1]])
+            duration = config.mean_duration_s * rng.lognormal(0.0, 0.4)
+            ends = np.cumsum(lengths) / lengths.sum() * duration
+            starts = np.concatenate([[0.0], ends[:-1]])
+            segments.append([(int(k), round(float(s), 2), round(float(e), 2)) for k, s, e in zip(script, starts, ends)])
+            multi_hot[v, script] = 1.0
+            times = (np.arange(frames) + 0.5) / frames * duration
+            which = np.minimum(np.searchsorted(ends, times, side="right"), len(script) - 1)
+            frame_segments[v] = which
+            frame_actions[v] = np.asarray(script)[which]
+        noise = rng.standard_normal((count, frames, config.feature_dim), dtype=np.float32)
+        noise *= config.noise / np.sqrt(config.feature_dim)
+        return _Content(activities, multi_hot, segments, frame_actions, frame_segments, noise)
+
+    # -- confounders: context and objects -----------------------------------------------
+    def _contexts(self, activities: np.ndarray, confounding: float) -> np.ndarray:
+        rng, per = self.rng, self.config.contexts_per_activity
+        num_contexts = len(self.truth.context_names)
+        uniform = rng.integers(num_contexts, size=len(activities))
+        home = activities * per + rng.integers(per, size=len(activities))
+        return np.where(rng.random(len(activities)) < confounding, home, uniform)
+
+    def _objects(self, content: _Content, follow_actions: bool) -> np.ndarray:
+        rng, rate = self.rng, self.config.companion_rate
+        companion = self.truth.companion_index
+        frame_objects = np.full(content.frame_actions.shape, -1, dtype=np.int64)
+        for v, segments in enumerate(content.segments):
+            actions = np.array([k for k, _, _ in segments])
+            shown = (rng.random(len(actions)) < rate) & (companion[actions] >= 0)
+            if follow_actions:
+                objects = np.where(shown, companion[actions], -1)
+            else:
+                objects = np.where(shown, rng.integers(self.config.num_objects, size=len(actions)), -1)
+            frame_objects[v] = objects[content.frame_segments[v]]
+        return frame_objects
+
+    def _split(self, name: str, content: _Content, contexts: np.ndarray, frame_objects: np.ndarray,
+               action_visible: bool) -> BenchmarkSplit:
+        truth, preset = self.truth, self.preset
+        parts = truth.context_vectors[contexts][:, None, :] + content.noise
+        padded = np.concatenate([truth.object_vectors, np.zeros_like(truth.object_vectors[:1])])
+        parts = parts + padded[frame_objects]
+        if action_visible:
+            parts = parts + truth.action_prototypes[content.frame_actions]
+        action_features, activity_features = self.text_features
+        return BenchmarkSplit(
+            name=f"benchmark-{preset.name}",
+            split=name,
+            video_ids=[f"{name}_{v:05d}" for v in range(len(contexts))],
+            activities=content.activities if preset.activity_names else np.full(len(contexts), -1),
+            actions=content.multi_hot,
+            activity_names=preset.activity_names,
+            action_names=preset.action_names,
+            activity_texts=preset.activity_texts,
+            action_texts=preset.action_texts,
+            segments=content.segments,
+            frames=parts.astype(np.float32),
+            action_text_features=action_features.astype(np.float32),
+            activity_text_features=None if activity_features is None else activity_features.astype(np.float32),
+            contexts=contexts,
+            frame_actions=content.frame_actions,
+            frame_objects=frame_objects,
+            action_visible=action_visible,
+            truth=truth,
+        )
+
+    def splits(self) -> dict[str, BenchmarkSplit]:
+        config, confounding = self.config, self.truth.confounding
+        train, val, test = self._content(config.num_train), self._content(config.num_val), self._content(config.num_test)
+        out: dict[str, BenchmarkSplit] = {}
+        for name, content in (("train", train), ("val", val), ("test", test)):
+            out[name] = self._split(name, content, self._contexts(content.activities, confounding[name]),
+                                    self._objects(content, True), True)
+        shift_contexts = self._contexts(test.activities, confounding["test_shift"])
+        out["test_shift"] = self._split("test_shift", test, shift_contexts, self._objects(test, False), True)
+        out["test_masked"] = self._split("test_masked", test, out["test"].contexts, out["test"].frame_objects, False)
+        oracle_contexts = self._contexts(train.activities, confounding["train_oracle"])
+        out["train_oracle"] = self._split("train_oracle", train, oracle_contexts, self._objects(train, False), True)
+        return out
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def _pooled(split: BenchmarkSplit, part: str) -> np.ndarray:
+    values = split.frames if part == "whole" else split.parts[part]
+    return np.asarray(values, dtype=np.float64).mean(axis=1)
+
+
+def probe_report(bench: Benchmark, parts: tuple[str, ...] = ("context", "action", "objects", "whole"),
+                 train_splits: tuple[str, ...] = ("train", "train_oracle")) -> "pandas.DataFrame":
+    """Linear probes on mean-pooled feature parts: how much each part predicts the labels.
+
+    Zero-shot rows score the whole pooled features by their dot product with the frozen
+    (contaminated) label text features and with the clean ones. For each training split and part, a multinomial logistic regression predicts the activity
+    (top-1 accuracy) and a ridge regression scores the atomic actions (mAP over all classes);
+    both are fit on the part pooled over frames and evaluated on the same part of ``test``
+    and ``test_shift``. ``"whole"`` is the frames themselves. The oracle split is probed on
+    the whole features only. A context-leaning scorer shows as a large test -> test_shift gap.
+    """
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression, Ridge
+
+    from pcmci_edu.metrics import mean_average_precision, top1_accuracy
+
+    rows = []
+    for train_name in train_splits:
+        train = bench[train_name]
+        for part in parts if train_name == "train" else ("whole",):
+            features = _pooled(train, part)
+            scale = features.std() or 1.0
+            row = {"trained_on": train_name, "part": part}
+            ridge = Ridge(alpha=1.0).fit(features / scale, train.actions)
+            classifier = None
+            if train.has_activities:
+                classifier = LogisticRegression(max_iter=500, C=1.0).fit(features / scale, train.activities)
+            for test_name in ("test", "test_shift"):
+                test = bench[test_name]
+                pooled = _pooled(test, part) / scale
+                if classifier is not None:
+                    row[f"accuracy_{test_name}"] = top1_accuracy(classifier.decision_function(pooled), test.activities)
+                row[f"mAP_{test_name}"] = mean_average_precision(ridge.predict(pooled), test.actions, "all_classes")
+            rows.append(row)
+    truth = bench.truth
+    texts = {"frozen_text": (bench["test"].action_text_features, bench["test"].activity_text_features),
+             "clean_text": (truth.clean_action_text_features, truth.clean_activity_text_features)}
+    for name, (action_text, activity_text) in texts.items():
+        row = {"trained_on": f"zero-shot {name}", "part": "whole"}
+        for test_name in ("test", "test_shift"):
+            test = bench[test_name]
+            pooled = _pooled(test, "whole")
+            if activity_text is not None:
+                row[f"accuracy_{test_name}"] = top1_accuracy(pooled @ activity_text.numpy().T, test.activities)
+            row[f"mAP_{test_name}"] = mean_average_precision(pooled @ action_text.numpy().T, test.actions, "all_classes")
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,175 @@
+"""Activity grammars: each activity is an ordered script of atomic-action steps.
+
+A :class:`Step` is performed with probability ``probability`` (1.0: required, less:
+optional) and, when it offers several ``alternatives``, exactly one of them is chosen
+(exclusive actions, e.g. frying in oil *or* butter). An action used by several
+activities is shared (``pour_milk`` in cereals, coffee, tea, milk and pancake): these
+are the codependencies the ICI intervention models.
+
+The Breakfast scripts below were written from the label vocabulary and the dataset's
+description of how each dish is made (Kuehne et al., 2014); they are not read from the
+annotation files. Order follows the usual way of preparing the dish.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a script: one of ``alternatives`` (exclusive), done with ``probability``."""
+
+    alternatives: tuple[str, ...]
+    probability: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.alternatives:
+            raise ValueError("a Step needs at least one alternative action")
+        if not 0.0 < self.probability <= 1.0:
+            raise ValueError(f"Step probability must be in (0, 1], got {self.probability}")
+
+
+def step(*alternatives: str, p: float = 1.0) -> Step:
+    """Shorthand: ``step("pour_oil", "butter_pan")`` is an exclusive required step."""
+    return Step(tuple(alternatives), p)
+
+
+Grammar = tuple[Step, ...]
+
+BREAKFAST_GRAMMARS: dict[str, Grammar] = {
+    "cereals": (
+        step("take_bowl", p=0.8),
+        step("pour_cereals"),
+        step("pour_milk"),
+        step("stir_cereals", p=0.5),
+    ),
+    "coffee": (
+        step("take_cup", p=0.7),
+        step("pour_coffee"),
+        step("spoon_sugar", "pour_sugar", p=0.6),
+        step("pour_milk", p=0.7),
+        step("stir_coffee", p=0.7),
+    ),
+    "tea": (
+        step("take_cup", p=0.7),
+        step("add_teabag"),
+        step("pour_water"),
+        step("spoon_sugar", "pour_sugar", p=0.5),
+        step("pour_milk", p=0.3),
+        step("stir_tea", p=0.6),
+    ),
+    "pancake": (
+        step("take_bowl", p=0.6),
+        step("crack_egg", p=0.8),
+        step("spoon_flour", "pour_flour"),
+        step("pour_milk"),
+        step("pour_sugar", "spoon_sugar", p=0.3),
+        step("stir_dough"),
+        step("pour_oil", "butter_pan", p=0.9),
+        step("pour_dough2pan"),
+        step("fry_pancake"),
+        step("take_plate", p=0.6),
+        step("put_pancake2plate"),
+    ),
+    "friedegg": (
+        step("pour_oil", "butter_pan"),
+        step("take_eggs", p=0.7),
+        step("crack_egg"),
+        step("fry_egg"),
+        step("add_saltnpepper", p=0.7),
+        step("take_plate", p=0.7),
+        step("put_egg2plate"),
+    ),
+    "scrambledegg": (
+        step("pour_oil", "butter_pan"),
+        step("take_eggs", p=0.6),
+        step("take_bowl", p=0.6),
+        step("crack_egg"),
+        step("stir_egg"),
+        step("add_saltnpepper", p=0.6),
+        step("pour_egg2pan"),
+        step("stirfry_egg"),
+        step("take_plate", p=0.7),
+        step("put_egg2plate"),
+    ),
+    "sandwich": (
+        step("take_plate", p=0.5),
+        step("take_knife", p=0.7),
+        step("cut_bun"),
+        step("take_butter", p=0.7),
+        step("smear_butter"),
+        step("take_topping"),
+        step("put_toppingOnTop"),
+        step("put_bunTogether"),
+    ),
+    "juice": (
+        step("take_squeezer", p=0.7),
+        step("take_knife", p=0.6),
+        step("cut_orange"),
+        step("squeeze_orange"),
+        step("take_glass", p=0.7),
+        step("pour_juice"),
+    ),
+    "milk": (
+        step("take_cup", "take_glass", p=0.7),
+        step("spoon_powder"),
+        step("pour_milk"),
+        step("stir_milk"),
+    ),
+    "salat": (
+        step("take_plate", "take_bowl", p=0.7),
+        step("take_knife", p=0.7),
+        step("peel_fruit", p=0.6),
+        step("cut_fruit"),
+        step("put_fruit2bowl"),
+        step("stir_fruit", p=0.7),
+    ),
+}
+"""Scripts of Breakfast's 10 activities over its 47 non-background actions."""
+
+
+def grammar_actions(grammar: Grammar) -> list[str]:
+    """Every action a grammar can produce, in script order, without repeats."""
+    seen: list[str] = []
+    for item in grammar:
+        for action in item.alternatives:
+            if action not in seen:
+                seen.append(action)
+    return seen
+
+
+def sample_script(grammar: Grammar, rng: np.random.Generator) -> list[str]:
+    """Draw one ordered action sequence from a grammar (at least one action)."""
+    while True:
+        sequence = [
+            item.alternatives[rng.integers(len(item.alternatives))]
+            for item in grammar
+            if rng.random() < item.probability
+        ]
+        if sequence:
+            return sequence
+
+
+def action_roles(grammars: dict[str, Grammar]) -> dict[str, dict[str, list[str]]]:
+    """Per action: the activities that use it, and the actions it excludes (same step).
+
+    >>> roles = action_roles(BREAKFAST_GRAMMARS)
+    >>> sorted(roles["pour_milk"]["activities"])
+    ['cereals', 'coffee', 'milk', 'pancake', 'tea']
+    >>> roles["pour_oil"]["excludes"]
+    ['butter_pan']
+    """
+    roles: dict[str, dict[str, list[str]]] = {}
+    for activity, grammar in grammars.items():
+        for item in grammar:
+            for action in item.alternatives:
+                entry = roles.setdefault(action, {"activities": [], "excludes": []})
+                if activity not in entry["activities"]:
+                    entry["activities"].append(activity)
+                for other in item.alternatives:
+                    if other != action and other not in entry["excludes"]:
+                        entry["excludes"].append(other)
+    return roles

@@ -1,0 +1,163 @@
+"""Properties of the embedded causal benchmark, tested rather than assumed."""
+
+import numpy as np
+import pytest
+import torch
+
+from pcmci_edu.data import Benchmark, BenchmarkSplit, VideoDataset, make_benchmark
+from pcmci_edu.data.benchmark import SPLITS, probe_report
+from pcmci_edu.data.labels import BREAKFAST_ACTIONS
+
+
+@pytest.fixture(scope="module")
+def book():
+    return make_benchmark("breakfast", profile="book", seed=0)
+
+
+@pytest.fixture(scope="module")
+def smoke():
+    return make_benchmark("breakfast", profile="smoke", seed=0)
+
+
+def test_splits_sizes_and_interface(book):
+    assert isinstance(book, Benchmark)
+    assert list(book) == list(SPLITS)
+    assert len(book["train"]) == 1357 and len(book["test"]) == 355
+    assert len(book["test_shift"]) == len(book["test_masked"]) == 355
+    assert len(book["train_oracle"]) == 1357
+    train = book["train"]
+    assert isinstance(train, BenchmarkSplit) and isinstance(train, VideoDataset)
+    assert train.num_frames == 32 and train.feature_dim == 128
+    assert train.action_names == list(BREAKFAST_ACTIONS) and len(train.activity_names) == 10
+    assert train.has_activities
+    sample = train[3]
+    assert sample["frames"].shape == (32, 128) and sample["frames"].dtype == torch.float32
+    assert sample["activity"].dtype == torch.long and sample["activity"].ndim == 0
+    assert sample["actions"].shape == (48,) and int(sample["index"]) == 3
+    assert train.action_text_features.shape == (48, 128)
+    assert train.activity_text_features.shape == (10, 128)
+    assert book.config.preset == "breakfast" and book.config.seed == 0
+
+
+def test_smoke_profile_is_tiny(smoke):
+    train = smoke["train"]
+    assert len(train) <= 120 and train.num_frames == 8 and train.feature_dim == 32
+
+
+def test_parts_sum_to_frames_and_masking_removes_the_action(smoke):
+    for name in SPLITS:
+        split = smoke[name]
+        total = sum(split.parts[p] for p in ("action", "context", "objects", "noise"))
+        np.testing.assert_allclose(total, split.frames, atol=1e-5)
+    test, masked = smoke["test"], smoke["test_masked"]
+    assert np.all(masked.parts["action"] == 0)
+    np.testing.assert_allclose(masked.frames, test.frames - test.parts["action"], atol=1e-5)
+    np.testing.assert_array_equal(masked.actions, test.actions)
+
+
+def test_labels_come_from_the_frame_level_scripts(smoke):
+    train = smoke["train"]
+    sil = train.action_names.index("SIL")
+    assert np.all(train.actions[:, sil] == 1)  # background before and after every script
+    for v in range(len(train)):
+        labelled = set(np.flatnonzero(train.actions[v]))
+        assert {k for k, _, _ in train.segments[v]} == labelled
+        starts = [s for _, s, _ in train.segments[v]]
+        assert starts == sorted(starts)
+        assert set(train.frame_actions[v]) <= labelled
+
+
+def test_context_predicts_activity_in_train_not_in_shift(book):
+    def home_rate(split):
+        per = book.config.contexts_per_activity
+        return float(np.mean(split.contexts // per == split.activities))
+
+    assert home_rate(book["train"]) > 0.85  # chance is 0.1
+    assert home_rate(book["test"]) > 0.85
+    assert abs(home_rate(book["test_shift"]) - 0.1) < 0.05
+    assert abs(home_rate(book["train_oracle"]) - 0.1) < 0.04
+    assert book.truth.confounding["test_shift"] == 0.0
+
+
+def test_companions_cooccur_with_their_actions_in_train_not_in_shift(book):
+    companion = book.truth.companion_index
+
+    def companion_rate(split):
+        frames_with_action = companion[split.frame_actions] >= 0
+        shown = split.frame_objects == companion[split.frame_actions]
+        return float(shown[frames_with_action].mean())
+
+    assert companion_rate(book["train"]) > 0.7
+    assert companion_rate(book["test_shift"]) < 0.1
+    # objects still appear in the shift split, at a similar rate
+    assert abs((book["test_shift"].frame_objects >= 0).mean() - (book["test"].frame_objects >= 0).mean()) < 0.05
+
+
+def test_frozen_text_is_contaminated_by_companions(book):
+    truth = book.truth
+    frozen = book["train"].action_text_features.numpy()
+    clean = truth.clean_action_text_features.numpy()
+    k = BREAKFAST_ACTIONS.index("pour_milk")
+    direction = truth.object_vectors[truth.companion_index[k]]
+    direction = direction / np.linalg.norm(direction)
+    assert frozen[k] @ direction > clean[k] @ direction + 0.3
+    assert book.truth.companions["pour_milk"] == truth.object_names[truth.companion_index[k]]
+
+
+def test_text_embeddings_are_compositional(book):
+    clean = book.truth.clean_action_text_features.numpy()
+    index = {name: k for k, name in enumerate(BREAKFAST_ACTIONS)}
+
+    def cos(a, b):
+        return float(clean[index[a]] @ clean[index[b]])
+
+    assert cos("pour_milk", "pour_cereals") > cos("pour_milk", "take_knife") + 0.3
+    assert cos("pour_milk", "stir_milk") > cos("pour_milk", "take_knife") + 0.3
+
+
+def test_context_probe_is_at_chance_on_shift_and_confounding_matters(book):
+    report = probe_report(book).set_index(["trained_on", "part"])
+    context = report.loc[("train", "context")]
+    assert context["accuracy_test"] > 0.7
+    assert abs(context["accuracy_test_shift"] - 0.1) < 0.06
+    action = report.loc[("train", "action")]
+    assert action["accuracy_test_shift"] > 0.95  # the causal part carries the label
+    whole, oracle = report.loc[("train", "whole")], report.loc[("train_oracle", "whole")]
+    confounded_loss = whole["accuracy_test"] - whole["accuracy_test_shift"]
+    oracle_loss = oracle["accuracy_test"] - oracle["accuracy_test_shift"]
+    assert confounded_loss > 0.1 and confounded_loss > oracle_loss + 0.1
+
+
+def test_determinism_for_a_seed():
+    a = make_benchmark("breakfast", profile="smoke", seed=3)
+    b = make_benchmark("breakfast", profile="smoke", seed=3)
+    c = make_benchmark("breakfast", profile="smoke", seed=4)
+    for name in SPLITS:
+        np.testing.assert_array_equal(a[name].frames, b[name].frames)
+        np.testing.assert_array_equal(a[name].actions, b[name].actions)
+    assert not np.array_equal(a["train"].frames, c["train"].frames)
+
+
+def test_few_shot_takes_k_videos_per_activity(book):
+    few = book.few_shot(4, seed=1)
+    assert len(few) == 40
+    assert np.all(np.bincount(few.activities, minlength=10) == 4)
+    assert few.parts["context"].shape == (40, 32, 128)
+    np.testing.assert_array_equal(few.frames, book["train"].frames[few_indices(book, few)])
+    assert book.few_shot(4, seed=1).video_ids == few.video_ids
+    with pytest.raises(ValueError, match="k >= 1"):
+        book.few_shot(0)
+
+
+def few_indices(book, few):
+    position = {vid: i for i, vid in enumerate(book["train"].video_ids)}
+    return [position[v] for v in few.video_ids]
+
+
+def test_overrides_and_bad_settings():
+    bench = make_benchmark("breakfast", profile="smoke", num_frames=4, feature_dim=16, confounding=0.5)
+    assert bench["train"].frames.shape[1:] == (4, 16) and bench.config.confounding == 0.5
+    with pytest.raises(TypeError, match="unknown benchmark setting"):
+        make_benchmark("breakfast", profile="smoke", confunding=0.5)
+    with pytest.raises(ValueError, match="unknown benchmark preset"):
+        make_benchmark("epic", profile="smoke")
