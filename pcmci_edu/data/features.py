@@ -1,0 +1,210 @@
+"""Feature stores: one ``<video_id>.npy`` per video plus the label text features.
+
+Two layouts are read: ours, ``[T, D]`` (one row per frame, e.g. CLIP image embeddings), and
+the MS-TCN I3D layout ``(2048, T)`` (one column per frame). A video is brought to a fixed
+number of frames ``N`` by temporal sampling: ``"uniform"`` takes the centre of ``N`` equal
+segments (evaluation), ``"random"`` a random frame inside each segment (training, the TSN
+scheme). ``text_features.npz`` holds ``"actions"`` [K, D] and ``"activities"`` [A, D].
+
+>>> import tempfile, numpy as np
+>>> store = FeatureStore(tempfile.mkdtemp())
+>>> store.write("v1", np.arange(20, dtype=np.float32).reshape(10, 2))
+>>> store.read("v1", num_frames=5)[:, 0]
+array([ 2.,  6., 10., 14., 18.], dtype=float32)
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+LAYOUTS: tuple[str, ...] = ("auto", "frames", "channels_first")
+SAMPLINGS: tuple[str, ...] = ("uniform", "random")
+MSTCN_FEATURE_DIM = 2048
+TEXT_FEATURES_FILE = "text_features.npz"
+
+
+class FeatureError(ValueError):
+    """A feature file is missing, malformed, or does not match what the dataset expects."""
+
+
+def sample_indices(length: int, num_frames: int, sampling: str = "uniform",
+                   rng: np.random.Generator | None = None) -> np.ndarray:
+    """Indices of ``num_frames`` frames out of ``length``: one per equal segment.
+
+    >>> sample_indices(8, 4)
+    array([1, 3, 5, 7])
+    >>> sample_indices(2, 4)
+    array([0, 0, 1, 1])
+    """
+    if sampling not in SAMPLINGS:
+        raise ValueError(f"unknown sampling {sampling!r}: expected one of {', '.join(SAMPLINGS)}")
+    if length < 1 or num_frames < 1:
+        raise ValueError(f"cannot sample {num_frames} frames from a video of {length} frames")
+    edges = np.arange(num_frames + 1) * length / num_frames
+    if sampling == "uniform":
+        positions = (edges[:-1] + edges[1:]) / 2
+    else:
+        rng = rng if rng is not None else np.random.default_rng()
+        positions = edges[:-1] + rng.random(num_frames) * (edges[1:] - edges[:-1])
+    return np.clip(np.floor(positions).astype(np.int64), 0, length - 1)
+
+
+def atomic_save_npy(path: Path, array: np.ndarray) -> None:
+    """Write ``array`` to ``path`` so that readers never see a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            np.save(stream, array)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+class FeatureStore:
+    """A folder of per-video feature files.
+
+    ``layout``: ``"frames"`` ([T, D]), ``"channels_first"`` (MS-TCN's (2048, T)) or ``"auto"``
+    (orient by ``feature_dim`` when given, else treat a leading 2048 as channels-first).
+    ``feature_dim``: when set, every file must have it.
+    """
+
+    def __init__(self, root: str | os.PathLike, layout: str = "auto", feature_dim: int | None = None) -> None:
+        if layout not in LAYOUTS:
+            raise ValueError(f"unknown feature layout {layout!r}: expected one of {', '.join(LAYOUTS)}")
+        self.root = Path(root)
+        self.layout = layout
+        self.feature_dim = feature_dim
+
+    def path(self, video_id: str) -> Path:
+        return self.root / f"{video_id}.npy"
+
+    def contains(self, video_id: str) -> bool:
+        return self.path(video_id).is_file()
+
+    def video_ids(self) -> list[str]:
+        """Ids of every stored video, sorted."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p.stem for p in self.root.glob("*.npy"))
+
+    def missing(self, video_ids: Iterable[str]) -> list[str]:
+        return [v for v in video_ids if not self.contains(v)]
+
+    def require(self, video_ids: Iterable[str], listed_in: str = "the dataset") -> None:
+        """Raise a :class:`FeatureError` naming the videos of ``listed_in`` that have no file."""
+        missing = self.missing(video_ids)
+        if missing:
+            shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+            raise FeatureError(
+                f"{len(missing)} video(s) listed in {listed_in} have no feature file in {self.root}: {shown} "
+                f"(expected <video_id>.npy; run `pcmci-edu extract` or check the folder)"
+            )
+
+    def write(self, video_id: str, array: np.ndarray) -> None:
+        """Store one video's features ``[T, D]`` atomically (checked: 2-D, finite)."""
+        array = np.asarray(array, dtype=np.float32)
+        self._check(array, self.path(video_id))
+        atomic_save_npy(self.path(video_id), array)
+
+    def read_all_frames(self, video_id: str) -> np.ndarray:
+        """Every stored frame ``[T, D]`` of a video (MS-TCN files are transposed)."""
+        path = self.path(video_id)
+        if not path.is_file():
+            raise FeatureError(f"no feature file for video {video_id!r}: {path} does not exist")
+        try:
+            array = np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as error:
+            raise FeatureError(f"{path}: not a readable .npy array ({error})") from error
+        array = self._orient(array, path)
+        self._check(array, path)
+        return np.asarray(array, dtype=np.float32)
+
+    def read(self, video_id: str, num_frames: int, sampling: str = "uniform",
+             rng: np.random.Generator | None = None) -> np.ndarray:
+        """``[num_frames, D]`` features of a video, sampled ``"uniform"`` or ``"random"``."""
+        frames = self.read_all_frames(video_id)
+        return frames[sample_indices(len(frames), num_frames, sampling, rng)]
+
+    def _orient(self, array: np.ndarray, path: Path) -> np.ndarray:
+        if array.ndim != 2:
+            raise FeatureError(f"{path}: features have shape {array.shape}, expected 2-D [T, D] or (2048, T)")
+        if self.layout == "channels_first":
+            return array.T
+        if self.layout == "frames":
+            return array
+        if self.feature_dim is not None:
+            if array.shape[1] == self.feature_dim:
+                return array
+            if array.shape[0] == self.feature_dim:
+                return array.T
+            return array  # _check reports the mismatch
+        return array.T if array.shape[0] == MSTCN_FEATURE_DIM and array.shape[1] != MSTCN_FEATURE_DIM else array
+
+    def _check(self, array: np.ndarray, path: Path) -> None:
+        if array.ndim != 2 or array.shape[0] < 1 or array.shape[1] < 1:
+            raise FeatureError(f"{path}: features have shape {array.shape}, expected 2-D [T, D] with T, D >= 1")
+        if self.feature_dim is not None and array.shape[1] != self.feature_dim:
+            raise FeatureError(
+                f"{path}: features have shape {array.shape}, expected D={self.feature_dim} per frame "
+                f"([T, {self.feature_dim}], or ({self.feature_dim}, T) in the MS-TCN layout)"
+            )
+        finite = np.isfinite(array)
+        if not finite.all():
+            row = int(np.argwhere(~finite)[0][0])
+            raise FeatureError(f"{path}: features contain NaN or infinity (first at frame {row})")
+
+    # -- label text features -----------------------------------------------------------
+    def write_text_features(self, actions: np.ndarray, activities: np.ndarray | None = None) -> None:
+        """Store the frozen label text features ``[K, D]`` (and ``[A, D]``) atomically."""
+        arrays = {"actions": np.asarray(actions, dtype=np.float32)}
+        if activities is not None:
+            arrays["activities"] = np.asarray(activities, dtype=np.float32)
+        for name, array in arrays.items():
+            if array.ndim != 2 or not np.isfinite(array).all():
+                raise FeatureError(f"text features {name!r}: expected a finite 2-D array, got shape {array.shape}")
+        target = self.root / TEXT_FEATURES_FILE
+        self.root.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=self.root, prefix=".text_features.", suffix=".npz")
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                np.savez(stream, **arrays)
+            os.replace(temporary, target)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+    def read_text_features(self, num_actions: int | None = None,
+                           num_activities: int | None = None) -> dict[str, np.ndarray] | None:
+        """``{"actions": [K, D], "activities": [A, D]}`` from ``text_features.npz``, or None if absent."""
+        path = self.root / TEXT_FEATURES_FILE
+        if not path.is_file():
+            return None
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: np.asarray(data[name], dtype=np.float32) for name in data.files}
+        if "actions" not in arrays:
+            raise FeatureError(f"{path}: no array 'actions' (expected 'actions' [K, D] and optionally 'activities')")
+        for name, expected in (("actions", num_actions), ("activities", num_activities)):
+            if name in arrays and expected is not None and arrays[name].shape[0] != expected:
+                raise FeatureError(f"{path}: {name!r} has shape {arrays[name].shape}, expected {expected} rows")
+            if name in arrays and not np.isfinite(arrays[name]).all():
+                raise FeatureError(f"{path}: {name!r} contains NaN or infinity")
+        return arrays
+
+
+def frame_loader(store: FeatureStore, video_ids: list[str], num_frames: int, sampling: str,
+                 seed: int | None = None):
+    """A ``VideoDataset`` frame loader reading ``video_ids[i]`` from ``store``."""
+    rng = np.random.default_rng(seed)
+
+    def load(index: int) -> np.ndarray:
+        return store.read(video_ids[index], num_frames, sampling, rng)
+
+    return load
