@@ -1,0 +1,174 @@
+"""The PCMCi SCM: graph, interventions, dowhy identification, simulators, data probes."""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pytest
+
+from pcmci_edu import scm
+
+# Tolerance for the simulators: with n = 20000 samples the estimators' standard error is
+# about 0.01 (back-door) and 0.015 (front-door); the naive estimates are off by about 0.5.
+TOLERANCE = 0.06
+N_SAMPLES = 20000
+
+
+def test_graph_has_the_papers_nodes_paths_and_latent_flags():
+    graph = scm.pcmci_graph()
+    assert set(graph.nodes) == {"V", "T", "Y", "M", "H", "I", "C"}
+    assert scm.latent_nodes(graph) == ["H", "I", "C"]
+    assert nx.is_directed_acyclic_graph(graph)
+    # the poster's three paths: {T, V} <- H -> Y, T <- I -> Y, V <- C -> Y
+    for source, target in [("H", "T"), ("H", "V"), ("H", "Y"), ("I", "T"), ("I", "Y"), ("C", "V"), ("C", "Y")]:
+        assert graph.edges[source, target]["kind"] == "confounding"
+    assert not graph.has_edge("V", "Y")
+    assert scm.pcmci_graph(direct_visual_effect=True).has_edge("V", "Y")
+
+
+def test_interventions_cut_the_back_door_paths_into_the_treatments():
+    stages = dict(scm.progressive_graphs())
+    assert sorted(stages["base"].predecessors("T")) == ["H", "I"]
+    assert list(stages["ich"].predecessors("T")) == ["I"]
+    assert list(stages["ici"].predecessors("T")) == []
+    assert list(stages["ivc"].predecessors("V")) == []
+    assert stages["ici"].nodes["T"]["label"] == "T*"
+    assert stages["ivc"].nodes["V"]["label"] == "V*"
+    # the back-door paths of T disappear one intervention at a time
+    open_paths = {name: [p for p in scm.backdoor_paths(g, "T", "Y") if not scm.is_blocked(g, p)]
+                  for name, g in stages.items()}
+    assert len(open_paths["base"]) == 3 and len(open_paths["ich"]) == 1 and open_paths["ici"] == []
+    with pytest.raises(ValueError, match="unknown intervention"):
+        scm.intervene(stages["base"], "xyz")
+
+
+def test_path_blocking_agrees_with_networkx_d_separation():
+    graph = scm.pcmci_graph()
+    for treatment in ("T", "V"):
+        cut = graph.copy()
+        cut.remove_edges_from(list(graph.out_edges(treatment)))  # only back-door paths remain
+        for conditioned in [set(), {"H"}, {"H", "I"}, {"M"}, {"H", "I", "M"}]:
+            all_blocked = all(scm.is_blocked(graph, p, conditioned) for p in scm.backdoor_paths(graph, treatment, "Y"))
+            assert all_blocked == nx.is_d_separator(cut, {treatment}, {"Y"}, conditioned)
+
+
+def test_dowhy_finds_back_door_sets_for_h_and_i():
+    h = scm.QUERIES["H"].identify()
+    assert h.method == "backdoor" and "H" in h.backdoor_set
+    i = scm.QUERIES["I"].identify()
+    assert i.method == "backdoor" and "I" in i.backdoor_set
+    both = scm.QUERIES["all_T"].identify()
+    assert both.backdoor_set == ("H", "I")
+    # without the surrogates, or with only one of them, P(Y | do(T)) is not identified
+    assert not scm.identify(scm.pcmci_graph(), "T", "Y").identified
+    assert not scm.identify(scm.pcmci_graph(), "T", "Y", measured=("H",)).identified
+
+
+def test_dowhy_finds_a_front_door_through_m_for_c():
+    for name in ("C", "all_V"):
+        result = scm.QUERIES[name].identify()
+        assert result.method == "frontdoor" and result.frontdoor_set == ("M",)
+        assert result.backdoor_set is None
+        assert "frontdoor" in str(result)
+    # a direct V -> Y path breaks the front-door
+    direct = scm.identify(scm.pcmci_graph(direct_visual_effect=True), "V", "Y")
+    assert not direct.identified
+
+
+def test_after_all_interventions_both_effects_need_no_adjustment():
+    final = scm.progressive_graphs()[-1][1]
+    assert scm.identify(final, "T", "Y").backdoor_set == ()
+    assert scm.identify(final, "V", "Y").backdoor_set == ()
+
+
+def test_identify_rejects_latent_treatment_and_unknown_nodes():
+    with pytest.raises(ValueError, match="latent"):
+        scm.identify(scm.pcmci_graph(), "H", "Y")
+    with pytest.raises(KeyError, match="not in the graph"):
+        scm.identify(scm.pcmci_graph(), "Z", "Y")
+
+
+def test_linear_truth_follows_wrights_rule():
+    case = scm.frontdoor_case(n=10, visual_to_mediator=0.7, mediator_to_label=-0.4)
+    assert case.truth == pytest.approx(-0.28)
+    assert sorted(case.observed.columns) == ["M", "V", "Y"]  # C is latent, not a column
+
+
+@pytest.mark.parametrize("factory", [scm.backdoor_case, scm.frontdoor_case], ids=["backdoor", "frontdoor"])
+def test_adjusted_estimates_recover_the_truth_and_naive_ones_do_not(factory):
+    for seed in (0, 1):
+        result = scm.estimate_effects(factory(n=N_SAMPLES, seed=seed))
+        assert abs(result["adjusted"] - result["truth"]) < TOLERANCE, result
+        assert abs(result["naive"] - result["truth"]) > 5 * TOLERANCE, result
+
+
+def test_without_confounding_the_naive_estimate_is_right():
+    result = scm.estimate_effects(scm.backdoor_case(n=N_SAMPLES, h_strength=0.0, i_strength=0.0))
+    assert abs(result["naive"] - result["truth"]) < TOLERANCE
+
+
+def test_explorer_recomputes_identification_and_estimates():
+    kept = scm.explore(n=4000)
+    assert not kept["identifications"]["T"].identified
+    assert kept["identifications"]["T, surrogates"].backdoor_set == ("H", "I")
+    assert kept["identifications"]["V"].method == "frontdoor"
+    cut = scm.explore({"H -> T": False, "I -> T": False, "C -> V": False}, n=4000)
+    assert cut["identifications"]["T"].backdoor_set == ()
+    rows = cut["estimates"].set_index("case")
+    assert abs(rows.loc["back-door (H, I)", "naive"] - rows.loc["back-door (H, I)", "truth"]) < 0.1
+    direct = scm.explore({"V -> Y": True}, n=4000)
+    assert not direct["identifications"]["V"].identified
+    assert np.isnan(direct["estimates"].set_index("case").loc["front-door (C)", "adjusted"])
+    with pytest.raises(KeyError, match="unknown explorer edge"):
+        scm.explore({"T -> Y": False})
+
+
+def test_label_structure_helpers():
+    activities = np.array([0, 0, 0, 1, 1])
+    actions = np.array([[1, 1, 0, 0], [1, 0, 1, 0], [1, 1, 0, 0], [1, 0, 0, 1], [1, 0, 0, 1]])
+    np.testing.assert_allclose(scm.action_cooccurrence(actions)[1], [1, 1, 0, 0])
+    assert scm.shared_actions(activities, actions, 2).tolist() == [2, 1, 1, 1]
+    pairs = scm.exclusive_pairs(activities, actions, 2, min_support=1)
+    assert pairs == [(0, 1, 2)]
+    scores = np.array([[0.9, 0.8, 0.7, 0.0], [0.9, 0.8, 0.1, 0.0]])
+    assert scm.exclusivity_violations(scores, pairs) == 0.5
+    with pytest.raises(ValueError, match="activity labels"):
+        scm.activity_action_frequency(np.array([-1, -1]), actions[:2], 0)
+
+
+def test_stratified_risk_difference_removes_confounding_by_the_stratum():
+    # the scene decides both the object and the action; within a scene they are independent
+    rng = np.random.default_rng(0)
+    scenes = rng.choice(["kitchen", "bedroom"], size=20000)
+    kitchen = scenes == "kitchen"
+    objects = rng.random(20000) < np.where(kitchen, 0.8, 0.2)
+    actions = rng.random(20000) < np.where(kitchen, 0.6, 0.1)
+    result = scm.stratified_risk_difference(objects, actions, scenes)
+    assert result["naive"] > 0.2
+    assert abs(result["adjusted"]) < 0.03
+    table = scm.all_stratified_risk_differences(objects[:, None], actions[:, None], scenes)
+    assert table.loc[0, "adjusted"] == pytest.approx(result["adjusted"])
+    estimates = scm.scene_adjusted_estimates(objects, actions, scenes)
+    assert estimates["backdoor_set"] == ("scene",)
+    assert abs(estimates["dowhy_linear_regression"]) < 0.03
+    with pytest.raises(ValueError, match="exposure must vary"):
+        scm.stratified_risk_difference(np.ones(4), np.ones(4), ["a"] * 4)
+
+
+def test_scene_predictiveness_beats_the_prior_when_scene_matters():
+    rng = np.random.default_rng(1)
+    scenes = rng.choice(["kitchen", "bedroom", "garage"], size=3000)
+    rates = pd.DataFrame({"kitchen": [0.7, 0.1], "bedroom": [0.1, 0.6], "garage": [0.2, 0.2]})
+    actions = (rng.random((3000, 2)) < np.stack([rates[s].to_numpy() for s in scenes])).astype(int)
+    result = scm.scene_predictiveness(scenes[:2000], actions[:2000], scenes[2000:], actions[2000:])
+    assert result["mAP_scene"] > result["mAP_prior"] + 0.1
+    assert (result["mutual_information_bits"] > 0.05).all()
+
+
+def test_charades_scene_predicts_actions(data_root):
+    from pcmci_edu.data import Charades
+
+    train, test = Charades(data_root, split="train"), Charades(data_root, split="test")
+    result = scm.scene_predictiveness(train.scenes, train.actions, test.scenes, test.actions)
+    assert result["mAP_scene"] > result["mAP_prior"]
