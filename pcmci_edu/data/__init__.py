@@ -6,7 +6,25 @@
 'pour egg to pan'
 """
 
-from pcmci_edu.data.benchmark import Benchmark, BenchmarkConfig, BenchmarkSplit, make_benchmark
+from pcmci_edu.data.benchmark import Benchmark, BenchmarkConfig, BenchmarkSplit, make_benchmark, probe_report
+from pcmci_edu.data.breakfast import AnnotationError, Breakfast
+from pcmci_edu.data.charades import Charades
+from pcmci_edu.data.coin import COIN, read_coin_taxonomy
 from pcmci_edu.data.dataset import VideoDataset
+from pcmci_edu.data.features import FeatureError, FeatureStore
 
-__all__ = ["Benchmark", "BenchmarkConfig", "BenchmarkSplit", "VideoDataset", "make_benchmark"]
+__all__ = [
+    "COIN",
+    "AnnotationError",
+    "Benchmark",
+    "BenchmarkConfig",
+    "BenchmarkSplit",
+    "Breakfast",
+    "Charades",
+    "FeatureError",
+    "FeatureStore",
+    "VideoDataset",
+    "make_benchmark",
+    "probe_report",
+    "read_coin_taxonomy",
+]
