@@ -929,12 +929,14 @@ def _rate(group: np.ndarray, present: np.ndarray) -> np.ndarray:
     return np.divide(group.T @ present, size, out=np.full((group.shape[1], present.shape[1]), np.nan), where=size > 0)
 
 
-def scene_adjusted_estimates(exposure: np.ndarray, outcome: np.ndarray, scenes: Sequence[str]) -> dict[str, float]:
+def scene_adjusted_estimates(
+    exposure: np.ndarray, outcome: np.ndarray, scenes: Sequence[str], min_group: int = 5
+) -> dict[str, float]:
     """The effect of a binary exposure (an object) on a binary outcome (an action) with the
     scene as the measured confounder, four ways: the naive and the scene-standardised risk
-    difference (:func:`stratified_risk_difference`), and dowhy's back-door estimators on the
+    difference (:func:`stratified_risk_difference`, with ``min_group``), and dowhy's back-door estimators on the
     graph ``scene -> object -> action <- scene``: linear regression (scene one-hot) and
-    propensity-score stratification."""
+    propensity-score stratification (NaN when too few videos leave dowhy two usable strata)."""
     from dowhy import CausalModel
 
     data = pd.DataFrame({"object": np.asarray(exposure) > 0, "action": (np.asarray(outcome) > 0).astype(float),
@@ -944,8 +946,12 @@ def scene_adjusted_estimates(exposure: np.ndarray, outcome: np.ndarray, scenes: 
         model = CausalModel(data=data, treatment="object", outcome="action", graph=graph)
         estimand = model.identify_effect()
         regression = model.estimate_effect(estimand, method_name="backdoor.linear_regression").value
-        stratified = model.estimate_effect(estimand, method_name="backdoor.propensity_score_stratification").value
-    result = stratified_risk_difference(exposure, outcome, scenes)
+        try:
+            stratified = model.estimate_effect(estimand, method_name="backdoor.propensity_score_stratification",
+                                               method_params={"clipping_threshold": min_group}).value
+        except ValueError:  # dowhy needs >= clipping_threshold videos per arm in two strata
+            stratified = float("nan")
+    result = stratified_risk_difference(exposure, outcome, scenes, min_group=min_group)
     return {"naive": result["naive"], "standardised": result["adjusted"],
             "dowhy_linear_regression": float(regression), "dowhy_propensity_stratification": float(stratified),
             "backdoor_set": tuple(estimand.backdoor_variables["backdoor"])}

@@ -113,7 +113,8 @@ def plot_progressive_graphs(stages: Sequence[tuple[str, nx.DiGraph]], titles: Ma
 
 
 def plot_estimates(frame: pd.DataFrame, ax: plt.Axes | None = None, case_column: str = "case") -> plt.Axes:
-    """Naive and adjusted estimates against the truth, one row per case (dots: one per seed).
+    """Naive and adjusted estimates against the truth, one row per case (dots: one per seed;
+    an estimate that is NaN everywhere, i.e. not identified, is written as text).
 
     ``frame`` has columns ``case``, ``truth``, ``naive``, ``adjusted`` (several rows per case
     when several seeds were run).
@@ -122,8 +123,13 @@ def plot_estimates(frame: pd.DataFrame, ax: plt.Axes | None = None, case_column:
     cases = list(dict.fromkeys(frame[case_column]))
     for row, case in enumerate(cases):
         part = frame[frame[case_column] == case]
+        truth_x = float(part["truth"].iloc[0])
         for offset, kind in ((-0.12, "naive"), (0.12, "adjusted")):
             values = part[kind].to_numpy(dtype=float)
+            if np.isnan(values).all():  # dowhy found no estimand: say so instead of a dot
+                ax.text(truth_x, row + offset, f"  {kind}: not identified", va="center", fontsize=8,
+                        color=ESTIMATE_COLOURS[kind])
+                continue
             ax.scatter(values, np.full(len(values), row + offset), color=ESTIMATE_COLOURS[kind], alpha=0.6, s=25,
                        label=kind if row == 0 else None)
             ax.errorbar(np.nanmean(values), row + offset, xerr=np.nanstd(values), fmt="D", ms=8,
