@@ -1,0 +1,163 @@
+r"""ICH: intervention for co-occurrence hallucination (back-door adjustment for H).
+
+The poster (Xu et al., CVPR 2026):
+
+.. math::
+
+    S = \langle T, V^P \rangle, \qquad
+    P^* = \arg\max_{P \in \mathcal{U}} \langle P, -\log S \rangle + \lambda \mathcal{H}(P), \qquad
+    H = P^* V^P, \qquad T' = [T, H] W^H .
+
+Our reading. ``S`` is the cosine similarity between each label embedding and each
+visual token. The cost is ``-log`` of ``S`` normalised to ``[0, 1]`` (``(1 + S) / 2``), so
+a well-aligned pair costs nothing. The poster writes ``argmax`` of the cost plus
+entropy; we read it as the usual entropic optimal transport *minimum*
+``min_P <P, C> - lambda H(P)`` over the couplings ``U(a, b)`` of the label marginal ``a``
+(uniform) and the token marginal ``b`` (uniform, or the prior ``p(h)``), solved by
+log-domain Sinkhorn in POT (``ot.batch.solve_batch``) on torch tensors, batched over
+videos, with gradients through the iterations. ``H`` stacks one OT-pooled visual vector
+per label (the plan's rows renormalised to sum to one), and ``W^H`` fuses it with ``T``.
+
+Two readings of the visual tokens ``V^P``:
+
+* ``"video"`` (default): the frozen frame features of the video itself, as the
+  predecessor paper's figure draws it; ``T'`` is then per video.
+* ``"dictionary"``: ``M`` prototypes of the training frame features (k-means) with the
+  prior ``p(h)`` = cluster frequency, the textbook stratification
+  ``sum_h P(Y | V, do(T), h) P(h)``; ``T'`` is then the same for every video.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import ot
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pcmci_edu.interventions.fusion import PassThroughFusion
+
+VISUAL_TOKEN_SOURCES = ("video", "dictionary")
+
+
+def cosine_similarity_matrix(text: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """``S = <T, V^P>``: cosine similarity of every label with every token, ``[B, L, N]``."""
+    return F.normalize(text, dim=-1) @ F.normalize(tokens, dim=-1).transpose(-1, -2)
+
+
+def transport_cost(similarity: torch.Tensor, floor: float = 1e-6) -> torch.Tensor:
+    """The OT cost ``-log`` of the similarity normalised to ``[0, 1]``: ``-log((1 + S) / 2)``."""
+    return -torch.log(((1.0 + similarity) / 2.0).clamp_min(floor))
+
+
+def entropic_transport_plan(
+    cost: torch.Tensor,
+    epsilon: float,
+    label_marginal: torch.Tensor | None = None,
+    token_marginal: torch.Tensor | None = None,
+    max_iter: int = 100,
+    tol: float = 1e-5,
+) -> torch.Tensor:
+    r"""The entropic OT plan ``P* = argmin_{P in U(a, b)} <P, C> - epsilon H(P)``, batched.
+
+    ``cost`` is ``[B, L, N]``; the marginals are ``[B, L]`` and ``[B, N]`` (uniform when
+    ``None``). POT's log-domain Sinkhorn (``ot.batch.solve_batch(..., method="log_sinkhorn")``)
+    runs on the cost's device in float32 with autograd through its iterations.
+
+    >>> plan = entropic_transport_plan(torch.rand(2, 3, 5), epsilon=0.1)
+    >>> plan.shape, bool(torch.allclose(plan.sum(-1), torch.full((2, 3), 1 / 3), atol=1e-4))
+    (torch.Size([2, 3, 5]), True)
+    """
+    if epsilon <= 0:
+        raise ValueError(f"the entropic regularisation epsilon must be > 0, got {epsilon}")
+    batch, labels, tokens = cost.shape
+    cost = cost.float()
+    if label_marginal is None:
+        label_marginal = torch.full((batch, labels), 1.0 / labels, device=cost.device)
+    if token_marginal is None:
+        token_marginal = torch.full((batch, tokens), 1.0 / tokens, device=cost.device)
+    result = ot.batch.solve_batch(
+        cost, reg=epsilon, a=label_marginal.float(), b=token_marginal.float(),
+        max_iter=max_iter, tol=tol, method="log_sinkhorn", grad="autodiff",
+    )
+    return result.plan
+
+
+@dataclass
+class PrototypeDictionary:
+    """The dictionary reading of ``V^P``: ``M`` prototypes ``[M, D]`` and their prior ``p(h)`` ``[M]``."""
+
+    prototypes: torch.Tensor
+    prior: torch.Tensor
+
+
+def build_prototypes(train_dataset, num_prototypes: int = 64, seed: int = 0,
+                     max_frames: int = 50_000) -> PrototypeDictionary:
+    """k-means of the training frame features (scikit-learn); ``p(h)`` = cluster frequency.
+
+    At most ``max_frames`` frames (a seeded random subset) are clustered.
+    """
+    from sklearn.cluster import KMeans
+
+    frames = _all_frames(train_dataset)
+    generator = np.random.default_rng(seed)
+    if len(frames) > max_frames:
+        frames = frames[generator.choice(len(frames), size=max_frames, replace=False)]
+    if len(frames) < num_prototypes:
+        raise ValueError(
+            f"{num_prototypes} prototypes need at least as many training frames; "
+            f"{getattr(train_dataset, 'name', 'the dataset')} has {len(frames)}")
+    kmeans = KMeans(n_clusters=num_prototypes, n_init=1, random_state=seed).fit(frames)
+    counts = np.bincount(kmeans.labels_, minlength=num_prototypes).astype(np.float64)
+    prior = (counts + 1e-3) / (counts + 1e-3).sum()
+    return PrototypeDictionary(torch.as_tensor(kmeans.cluster_centers_, dtype=torch.float32),
+                               torch.as_tensor(prior, dtype=torch.float32))
+
+
+def _all_frames(dataset) -> np.ndarray:
+    """All frame features of a dataset, ``[V * N, D]`` float32."""
+    return np.concatenate([dataset[i]["frames"].numpy() for i in range(len(dataset))]).astype(np.float32)
+
+
+class ICH(nn.Module):
+    """Back-door adjustment for co-occurrence hallucination: ``T' = [T, H] W^H``.
+
+    ``W^H`` starts as ``[I; 0]`` plus a small random part, so at step 0 ``T' ~= T``
+    (the intervention passes the label embeddings through).
+    """
+
+    def __init__(self, dim: int, epsilon: float = 0.05, max_iter: int = 50,
+                 dictionary: PrototypeDictionary | None = None, noise_std: float = 0.02) -> None:
+        super().__init__()
+        self.epsilon, self.max_iter = epsilon, max_iter
+        self.fusion = PassThroughFusion((1.0, 0.0), dim, noise_std)  # W^H
+        self.visual_tokens = "video" if dictionary is None else "dictionary"
+        if dictionary is not None:
+            if dictionary.prototypes.shape[-1] != dim:
+                raise ValueError(f"prototypes have dimension {dictionary.prototypes.shape[-1]}, "
+                                 f"the label embeddings {dim}")
+            self.register_buffer("prototypes", dictionary.prototypes.float())
+            self.register_buffer("prior", dictionary.prior.float())
+
+    def forward(self, text: torch.Tensor, frames: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """``text`` ``[B or 1, L, D]``, frozen ``frames`` ``[B, N, D]`` -> ``T'`` and details.
+
+        ``T'`` is ``[B, L, D]`` with the video's own tokens, and keeps the text's batch size
+        with the dictionary (the same for every video).
+        """
+        if self.visual_tokens == "video":
+            tokens, token_marginal = frames, None                      # V^P: the video's frozen tokens
+        else:
+            tokens = self.prototypes.unsqueeze(0)                       # V^P: the prototype dictionary
+            token_marginal = self.prior.expand(text.shape[0], -1)       # p(h)
+        with torch.autocast(device_type=text.device.type, enabled=False):
+            similarity = cosine_similarity_matrix(text.float(), tokens.float())   # S = <T, V^P>
+            cost = transport_cost(similarity)                                      # -log S (normalised)
+            plan = entropic_transport_plan(cost, self.epsilon, token_marginal=token_marginal,
+                                           max_iter=self.max_iter)                 # P*
+            pooled = (plan / plan.sum(-1, keepdim=True)) @ tokens.float()         # H = P* V^P, rows renormalised
+        text_prime = self.fusion(text, pooled.to(text.dtype))                      # T' = [T, H] W^H
+        return text_prime, {"similarity": similarity, "ot_plan": plan, "ich_pooled": pooled,
+                            "text_after_ich": text_prime}

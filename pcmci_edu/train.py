@@ -1,0 +1,430 @@
+"""Training, evaluation and prediction for :class:`pcmci_edu.model.PCMCi` (and any model
+with the same ``forward``/``loss`` interface).
+
+* :func:`fit`: AdamW with linear warmup and a cosine schedule, gradient clipping, mixed
+  precision on CUDA only, evaluation of every split given after each epoch, a tqdm progress
+  bar, a metrics :class:`History` (optionally written to CSV or JSON), atomic checkpoints
+  after every epoch and resumption from them. Under ``torchrun`` it trains with
+  DistributedDataParallel (one process per GPU, or gloo on CPU); rank 0 logs and saves.
+* :func:`evaluate`: accuracy and both mAP conventions on one split.
+* :func:`predict`: activity and action logits for every video of a split.
+
+Determinism: each epoch's shuffling and dropout are seeded from ``(seed, epoch)``, so a run
+interrupted after an epoch and resumed from its checkpoint ends, on the CPU, with the same
+weights and metrics as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from tqdm.auto import tqdm
+
+from pcmci_edu.metrics import mean_average_precision, top1_accuracy
+from pcmci_edu.system import default_device
+
+CHECKPOINT_NAME = "last.pt"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train.
+
+    ``batch_size`` is the global batch (split across processes under ``torchrun``).
+    ``device``: ``None`` or ``"auto"`` picks CUDA when present. ``amp`` applies on CUDA only
+    (bfloat16 where supported, else float16 with loss scaling). ``checkpoint_dir``: where
+    ``last.pt`` is written after every epoch and resumed from when ``resume``. ``log_path``:
+    ``.csv`` or ``.json`` file for the history. ``eval_every``: evaluate every n epochs (and
+    after the last).
+
+    >>> TrainConfig(epochs=3).warmup_fraction
+    0.1
+    """
+
+    epochs: int = 20
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_fraction: float = 0.1
+    grad_clip: float | None = 1.0
+    amp: bool = True
+    seed: int = 0
+    device: str | None = None
+    checkpoint_dir: str | None = None
+    log_path: str | None = None
+    resume: bool = True
+    eval_every: int = 1
+    eval_batch_size: int = 256
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "eval_every", "eval_batch_size"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"TrainConfig.{name} must be positive, got {getattr(self, name)}")
+        if self.lr <= 0 or not 0 <= self.warmup_fraction < 1:
+            raise ValueError(f"TrainConfig needs lr > 0 and 0 <= warmup_fraction < 1, got lr={self.lr}, "
+                             f"warmup_fraction={self.warmup_fraction}")
+        if self.log_path is not None and Path(self.log_path).suffix not in (".csv", ".json"):
+            raise ValueError(f"TrainConfig.log_path={self.log_path!r}: expected a .csv or .json file")
+
+    def schedule_fields(self) -> dict[str, Any]:
+        """The fields a resumed run must share with the interrupted one."""
+        return {name: getattr(self, name) for name in
+                ("epochs", "batch_size", "lr", "weight_decay", "warmup_fraction", "grad_clip", "seed")}
+
+
+@dataclass
+class History:
+    """One row per epoch: ``epoch``, ``step``, ``lr``, ``train_loss``, ``seconds``, and
+    ``<split>/<metric>`` for each evaluated split."""
+
+    rows: list[dict[str, float]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def final(self) -> dict[str, float]:
+        """The last epoch's row (empty before the first epoch)."""
+        return self.rows[-1] if self.rows else {}
+
+    def column(self, name: str) -> list[float]:
+        """One column over epochs (NaN where an epoch lacks it)."""
+        return [row.get(name, math.nan) for row in self.rows]
+
+    def to_frame(self):
+        """The history as a pandas DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows)
+
+    def write(self, path: str | os.PathLike) -> None:
+        """Write atomically to ``.csv`` or ``.json``."""
+        path = Path(path)
+        if path.suffix == ".json":
+            text = json.dumps(self.rows, indent=1)
+        else:
+            buffer = io.StringIO()
+            names = list(dict.fromkeys(name for row in self.rows for name in row))
+            writer = csv.DictWriter(buffer, fieldnames=names, restval="")
+            writer.writeheader()
+            writer.writerows(self.rows)
+            text = buffer.getvalue()
+        _atomic_write(path, lambda handle: handle.write(text.encode()))
+
+
+def _atomic_write(path: Path, write: Callable[[Any], Any]) -> None:
+    """Write to a temporary file in the same folder, then rename over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False)
+    try:
+        with handle:
+            write(handle)
+        os.replace(handle.name, path)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``None``/``"auto"``: CUDA when present, else the CPU; else the device named."""
+    if device is None or device == "auto":
+        return default_device()
+    return torch.device(device)
+
+
+# ---------------------------------------------------------------------------------------
+# Data: the splits are small (pre-extracted features), so they are stacked once in memory.
+# ---------------------------------------------------------------------------------------
+
+@dataclass
+class _Tensors:
+    frames: torch.Tensor
+    activities: torch.Tensor
+    actions: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+
+def _stack(dataset) -> _Tensors:
+    """Every video of a split as three tensors (cached on the dataset object)."""
+    cached = getattr(dataset, "_pcmci_stacked", None)
+    if cached is not None and len(cached) == len(dataset):
+        return cached
+    if len(dataset) == 0:
+        raise ValueError(f"{getattr(dataset, 'name', 'dataset')} {getattr(dataset, 'split', '')} is empty")
+    items = [dataset[i] for i in tqdm(range(len(dataset)), desc=f"loading {getattr(dataset, 'split', '')}",
+                                      disable=len(dataset) < 5000, leave=False)]
+    stacked = _Tensors(torch.stack([item["frames"] for item in items]).float(),
+                       torch.stack([torch.as_tensor(item["activity"]) for item in items]).long(),
+                       torch.stack([torch.as_tensor(item["actions"]) for item in items]).float())
+    try:
+        dataset._pcmci_stacked = stacked
+    except AttributeError:
+        pass
+    return stacked
+
+
+def _batches(indices: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
+    for start in range(0, len(indices), batch_size):
+        yield indices[start:start + batch_size]
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return seed * 100_003 + epoch
+
+
+def _epoch_order(size: int, seed: int, epoch: int, rank: int, world: int) -> torch.Tensor:
+    """This process's shuffled video indices for one epoch (``DistributedSampler`` under DDP)."""
+    if world > 1:
+        sampler = torch.utils.data.DistributedSampler(range(size), num_replicas=world, rank=rank,
+                                                      shuffle=True, seed=seed)
+        sampler.set_epoch(epoch)
+        return torch.tensor(list(sampler))
+    generator = torch.Generator().manual_seed(_epoch_seed(seed, epoch))
+    return torch.randperm(size, generator=generator)
+
+
+# ---------------------------------------------------------------------------------------
+# Optimiser and schedule
+# ---------------------------------------------------------------------------------------
+
+def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
+    if hasattr(model, "parameter_groups"):
+        groups = model.parameter_groups(config.weight_decay)
+    else:
+        groups = [{"params": [p for p in model.parameters() if p.requires_grad],
+                   "weight_decay": config.weight_decay, "lr_multiplier": 1.0}]
+    for group in groups:
+        group["lr"] = config.lr * group.get("lr_multiplier", 1.0)
+    return torch.optim.AdamW(groups, lr=config.lr)
+
+
+def warmup_cosine(step: int, total_steps: int, warmup_steps: int) -> float:
+    """The learning-rate factor: linear warmup to 1, then cosine decay to 0.
+
+    >>> [round(warmup_cosine(s, 10, 2), 3) for s in (0, 1, 2, 6, 10)]
+    [0.5, 1.0, 1.0, 0.5, 0.0]
+    """
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+# ---------------------------------------------------------------------------------------
+# Distributed helpers (torchrun sets WORLD_SIZE, RANK, LOCAL_RANK)
+# ---------------------------------------------------------------------------------------
+
+def _distributed_setup(device: torch.device) -> tuple[int, int, torch.device]:
+    """Join the process group when launched by torchrun; returns (rank, world size, device)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1 and not dist.is_initialized():
+        return 0, 1, device
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    return dist.get_rank(), dist.get_world_size(), device
+
+
+# ---------------------------------------------------------------------------------------
+# fit / evaluate / predict
+# ---------------------------------------------------------------------------------------
+
+def fit(model: nn.Module, train_set, eval_sets: Mapping[str, Any] | None = None,
+        config: TrainConfig | None = None,
+        on_epoch_end: Callable[[int, dict[str, float]], None] | None = None) -> History:
+    """Train ``model`` on ``train_set``; evaluate ``eval_sets`` (name -> split) after each epoch.
+
+    Returns the :class:`History`. With ``config.checkpoint_dir`` a checkpoint is written
+    atomically after every epoch and, with ``config.resume``, training continues from it
+    (same configuration required). ``on_epoch_end(epoch, row)`` runs after each epoch's
+    checkpoint (the tests interrupt a run from it). The model is left on the training
+    device, in eval mode.
+    """
+    config = config or TrainConfig()
+    eval_sets = dict(eval_sets or {})
+    device = resolve_device(config.device)
+    rank, world, device = _distributed_setup(device)
+    if config.batch_size % world:
+        raise ValueError(f"TrainConfig.batch_size={config.batch_size} must be divisible by the "
+                         f"{world} processes")
+    local_batch = config.batch_size // world
+    data = _stack(train_set)
+    model.to(device)
+    trained = nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    optimizer = _optimizer(model, config)
+    steps_per_epoch = math.ceil(math.ceil(len(data) / world) / local_batch)
+    total_steps = steps_per_epoch * config.epochs
+    warmup_steps = int(config.warmup_fraction * total_steps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: warmup_cosine(step, total_steps, warmup_steps))
+    autocast, scaler = _mixed_precision(config, device)
+
+    history, start_epoch = History(), 0
+    checkpoint_path = Path(config.checkpoint_dir) / CHECKPOINT_NAME if config.checkpoint_dir else None
+    if checkpoint_path is not None and config.resume and checkpoint_path.exists():
+        start_epoch, history = _load_checkpoint(checkpoint_path, model, optimizer, scheduler, scaler, config)
+
+    bar = tqdm(total=config.epochs, initial=start_epoch, desc="training",
+               disable=not config.progress or rank != 0, leave=False)
+    step = start_epoch * steps_per_epoch
+    for epoch in range(start_epoch, config.epochs):
+        started = time.perf_counter()
+        torch.manual_seed(_epoch_seed(config.seed, epoch) + rank)        # dropout noise
+        trained.train()
+        losses = []
+        for batch in _batches(_epoch_order(len(data), config.seed, epoch, rank, world), local_batch):
+            frames = data.frames[batch].to(device, non_blocking=True)
+            with autocast():
+                output = trained(frames)
+                loss = model.loss(output, data.activities[batch].to(device), data.actions[batch].to(device))
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if config.grad_clip is not None:
+                scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            losses.append(loss.detach())
+            step += 1
+        row: dict[str, float] = {"epoch": epoch + 1, "step": step, "lr": scheduler.get_last_lr()[0],
+                                 "train_loss": _mean_over_processes(torch.stack(losses).float().mean(), world),
+                                 "seconds": time.perf_counter() - started}
+        if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
+            for name, split in eval_sets.items():
+                for metric, value in evaluate(model, split, config.eval_batch_size).items():
+                    row[f"{name}/{metric}"] = value
+        history.rows.append(row)
+        if rank == 0:
+            if checkpoint_path is not None:
+                _save_checkpoint(checkpoint_path, model, optimizer, scheduler, scaler, config, epoch + 1, history)
+            if config.log_path is not None:
+                history.write(config.log_path)
+        bar.update(1)
+        bar.set_postfix({key: f"{value:.3f}" for key, value in row.items()
+                         if key == "train_loss" or key.endswith("mAP_all_classes")})
+        if on_epoch_end is not None:
+            on_epoch_end(epoch + 1, row)
+    bar.close()
+    model.eval()
+    return history
+
+
+def _mean_over_processes(value: torch.Tensor, world: int) -> float:
+    if world > 1:
+        value = value.clone()
+        dist.all_reduce(value)
+        value /= world
+    return float(value)
+
+
+class _NoScaler:
+    """Stand-in for ``torch.amp.GradScaler`` when no loss scaling is needed."""
+
+    def scale(self, loss):
+        return loss
+
+    def unscale_(self, optimizer):
+        pass
+
+    def step(self, optimizer):
+        optimizer.step()
+
+    def update(self):
+        pass
+
+    def state_dict(self):
+        return {}
+
+    def load_state_dict(self, state):
+        pass
+
+
+def _mixed_precision(config: TrainConfig, device: torch.device):
+    """``(autocast context factory, grad scaler)``: mixed precision on CUDA only."""
+    if not (config.amp and device.type == "cuda"):
+        return nullcontext, _NoScaler()
+    if torch.cuda.is_bf16_supported():
+        return (lambda: torch.autocast("cuda", dtype=torch.bfloat16)), _NoScaler()
+    return (lambda: torch.autocast("cuda", dtype=torch.float16)), torch.amp.GradScaler("cuda")
+
+
+def _save_checkpoint(path: Path, model, optimizer, scheduler, scaler, config: TrainConfig, epoch: int,
+                     history: History) -> None:
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+             "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "epoch": epoch,
+             "history": history.rows, "train_config": asdict(config),
+             "model_config": model.config.to_dict() if hasattr(model, "config") else None}
+    _atomic_write(path, lambda handle: torch.save(state, handle))
+
+
+def _load_checkpoint(path: Path, model, optimizer, scheduler, scaler, config: TrainConfig):
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:
+        raise RuntimeError(f"cannot read the checkpoint {path}: {error}") from error
+    saved = {name: state["train_config"][name] for name in config.schedule_fields()}
+    if saved != config.schedule_fields():
+        raise ValueError(f"the checkpoint {path} was written with {saved}; this run asks for "
+                         f"{config.schedule_fields()}: use another checkpoint_dir or resume=False")
+    if hasattr(model, "config") and state["model_config"] not in (None, model.config.to_dict()):
+        raise ValueError(f"the checkpoint {path} holds a model with configuration {state['model_config']}, "
+                         f"not {model.config.to_dict()}")
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    scaler.load_state_dict(state["scaler"])
+    return int(state["epoch"]), History(list(state["history"]))
+
+
+@torch.no_grad()
+def predict(model: nn.Module, dataset, batch_size: int = 256,
+            device: str | torch.device | None = None) -> tuple[np.ndarray | None, np.ndarray]:
+    """Activity logits ``[V, A]`` (``None`` for a model without activities) and action logits
+    ``[V, K]`` for every video of ``dataset``, in its order. Runs on the model's device unless
+    ``device`` is given; leaves the model in eval mode."""
+    model.eval()
+    if device is not None:
+        model.to(resolve_device(device))
+    device = next(model.parameters()).device
+    data = _stack(dataset)
+    activity, action = [], []
+    for batch in _batches(torch.arange(len(data)), batch_size):
+        output = model(data.frames[batch].to(device))
+        action.append(output.action_logits.float().cpu())
+        if output.activity_logits is not None:
+            activity.append(output.activity_logits.float().cpu())
+    activity_scores = torch.cat(activity).numpy() if activity else None
+    return activity_scores, torch.cat(action).numpy()
+
+
+def evaluate(model: nn.Module, dataset, batch_size: int = 256) -> dict[str, float]:
+    """``accuracy`` (NaN without activities), ``mAP_all_classes`` and ``mAP_present_classes``."""
+    activity_scores, action_scores = predict(model, dataset, batch_size)
+    targets = np.asarray(dataset.actions)
+    results = {"accuracy": math.nan}
+    if activity_scores is not None and getattr(dataset, "has_activities", True):
+        results["accuracy"] = top1_accuracy(activity_scores, np.asarray(dataset.activities))
+    for protocol in ("all_classes", "present_classes"):
+        results[f"mAP_{protocol}"] = mean_average_precision(action_scores, targets, protocol=protocol)
+    return results
