@@ -302,8 +302,9 @@ def extract_text_features(store: FeatureStore, action_texts: Sequence[str],
         model, _, tokenizer = load_clip(config.model_name, config.pretrained,
                                         _resolve_device(config.device), config.image_size)
     actions = encode_texts(model, tokenizer, list(action_texts), template=config.text_template)
-    activities = encode_texts(model, tokenizer, list(activity_texts), template=config.text_template)
-    store.write_text_features(actions, activities if len(activity_texts) else None)
+    activities = (encode_texts(model, tokenizer, list(activity_texts), template=config.text_template)
+                  if len(activity_texts) else None)  # Charades has no activities
+    store.write_text_features(actions, activities)
     return Path(store.root) / TEXT_FEATURES_FILE
 
 

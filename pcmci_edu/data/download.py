@@ -731,17 +731,25 @@ def _charades_miniature(mirror: Path, videos: Path, clips: list[Path], num_train
         "Charades/license.txt": "Miniature written by pcmci_edu for a pipeline check; not Charades data.\n",
     }
     _zip_folder(mirror / "Charades.zip", files)
+    _zip_folder(mirror / "Charades_v1_480.zip", {f"Charades_v1_480/{path.name}": path.read_bytes()
+                                                  for path in sorted(videos.iterdir())})
     return ids
 
 
 _MINIATURE_COIN_TASKS = {
-    "ChangeCarTire": ("Vehicle", ((259, "unscrew the screw"), (260, "jack up the car"),
-                                  (261, "remove the tire"), (262, "put on the tire"))),
-    "MakeFrenchFries": ("Dish", ((301, "cut potato into strips"), (302, "fry the potato strips"),
-                                 (303, "sprinkle salt"))),
-    "WashHair": ("Nursing and Care", ((401, "wet the hair"), (402, "apply shampoo"), (403, "rinse the hair"))),
+    "ChangeCarTire": ("Vehicle", ("unscrew the screw", "jack up the car", "remove the tire", "put on the tire")),
+    "MakeFrenchFries": ("Dish", ("cut potato into strips", "fry the potato strips", "sprinkle salt")),
+    "WashHair": ("Nursing and Care", ("wet the hair", "apply shampoo", "rinse the hair")),
 }
-"""A made-up three-task vocabulary in COIN's format (task and step ids are ours)."""
+"""A made-up three-task vocabulary in COIN's format; step ids are numbered 1..K as in COIN."""
+
+
+def _coin_step_ids() -> dict[str, list[tuple[int, str]]]:
+    steps, number = {}, 0
+    for task, (_, texts) in _MINIATURE_COIN_TASKS.items():
+        steps[task] = [(number + i + 1, text) for i, text in enumerate(texts)]
+        number += len(texts)
+    return steps
 
 
 def _coin_miniature(mirror: Path, videos: Path, clips: list[Path], num_train: int, num_test: int,
@@ -749,6 +757,7 @@ def _coin_miniature(mirror: Path, videos: Path, clips: list[Path], num_train: in
     import openpyxl
 
     tasks = list(_MINIATURE_COIN_TASKS)
+    step_ids = _coin_step_ids()
     database: dict[str, dict] = {}
     ids: dict[str, list[str]] = {"train": [], "test": []}
     number = 0
@@ -760,7 +769,7 @@ def _coin_miniature(mirror: Path, videos: Path, clips: list[Path], num_train: in
             shutil.copyfile(clip, videos / f"{video_id}{clip.suffix}")
             duration = _clip_duration(clip)
             task = tasks[int(rng.integers(len(tasks)))]
-            steps = _MINIATURE_COIN_TASKS[task][1]
+            steps = step_ids[task]
             kept = sorted(rng.choice(len(steps), size=int(rng.integers(1, len(steps) + 1)), replace=False))
             bounds = np.linspace(0, duration, len(kept) + 1)
             database[video_id] = {
@@ -779,9 +788,9 @@ def _coin_miniature(mirror: Path, videos: Path, clips: list[Path], num_train: in
     domains.append(["Domains", "Targets"])
     steps_sheet = workbook.create_sheet("target_action_mapping")
     steps_sheet.append(["Target Id", "Target Label", "Action Id", "Action Label"])
-    for task_id, (task, (domain, steps)) in enumerate(_MINIATURE_COIN_TASKS.items()):
+    for task_id, (task, (domain, _)) in enumerate(_MINIATURE_COIN_TASKS.items()):
         domains.append([domain, task])
-        for step_id, text in steps:
+        for step_id, text in step_ids[task]:
             steps_sheet.append([task_id, task, step_id, text])
     workbook.save(mirror / "taxonomy.xlsx")
     return ids

@@ -1,0 +1,114 @@
+"""``pcmci-edu``: the configs, and prepare -> extract -> train -> evaluate end to end on a miniature."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+from pcmci_edu import cli
+from pcmci_edu.data.download import make_miniature
+from pcmci_edu.extract import ExtractionConfig
+from pcmci_edu.model import ModelConfig
+from pcmci_edu.train import TrainConfig
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted((REPO_ROOT / "configs").glob("*.toml"))
+
+# the pipeline check's sizes: a small random-weight CLIP, few frames, a tiny model, two epochs
+EXTRACT_OPTIONS = ["--model-name", "ViT-S-32-alt", "--pretrained", "none", "--num-frames", "4",
+                   "--image-size", "64", "--num-workers", "0"]
+RUN_OPTIONS = ["--set", "dataset.num_frames=4", "--set", "model.width=32", "--set", "model.heads=2",
+               "--set", "model.layers=1", "--set", "train.batch_size=2", "--device", "cpu"]
+
+
+def test_every_dataset_has_a_config():
+    assert [path.stem for path in CONFIGS] == ["breakfast", "charades", "coin"]
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[path.stem for path in CONFIGS])
+def test_configs_name_real_fields_and_say_where_each_value_comes_from(path: Path):
+    config = cli.load_run_config(path)
+    assert config["dataset"]["name"] == path.stem
+    for section, fields in (("model", ModelConfig), ("train", TrainConfig), ("extract", ExtractionConfig)):
+        known = {field.name for field in dataclasses.fields(fields)}
+        assert set(config[section]) <= known, f"{path.name} [{section}]: {set(config[section]) - known}"
+    ModelConfig(feature_dim=512, num_frames=config["dataset"]["num_frames"], **config["model"])
+    TrainConfig(**config["train"])
+    ExtractionConfig(**config["extract"])
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if re.match(r"^\w+ = ", line) and not line.startswith("name = "):
+            assert re.search(r"# \[(paper|proto|ours)\]", line), f"{path.name}:{number} has no source tag: {line}"
+    assert config["model"]["interventions"] == ["ich", "ici", "ivc"]  # the poster's order
+
+
+def test_overrides_and_their_errors(tmp_path: Path):
+    path = REPO_ROOT / "configs" / "breakfast.toml"
+    config = cli.load_run_config(path, ["train.epochs=3", "model.interventions=[]", "extract.pretrained=none"])
+    assert config["train"]["epochs"] == 3 and config["model"]["interventions"] == []
+    assert config["extract"]["pretrained"] == "none"
+    with pytest.raises(ValueError, match="expected section.key=value"):
+        cli.load_run_config(path, ["epochs=3"])
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[dataset]\nname = breakfast\n")
+    with pytest.raises(ValueError, match="broken.toml: not valid TOML"):
+        cli.load_run_config(broken)
+
+
+def test_info_still_works(capsys):
+    assert cli.main(["info"]) == 0
+    assert "torch" in capsys.readouterr().out
+
+
+def test_prepare_without_the_licence_flag_stops_and_says_why(tmp_path: Path, capsys):
+    assert cli.main(["prepare", "charades", "--root", str(tmp_path)]) == 2
+    assert "--accept-licence" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("dataset", ["breakfast", "charades"])
+def test_prepare_extract_train_evaluate_end_to_end(dataset: str, tmp_path: Path, capsys):
+    mini = make_miniature(tmp_path / "mini", dataset, num_train=4, num_test=2)
+    root, run = tmp_path / "data", tmp_path / "run"
+    include = ["annotations", "features"] if dataset == "breakfast" else ["annotations"]
+    assert cli.main(["prepare", dataset, "--root", str(root), "--include", *include, "videos",
+                     "--from-dir", str(mini.mirror), "--no-verify", "--accept-licence"]) == 0
+    printed = capsys.readouterr().out
+    assert "NOT verified (--no-verify)" in printed
+    if dataset == "breakfast":  # Breakfast's videos are fetched by hand; the miniature holds them
+        assert "To fetch by hand" in printed and "serre-lab" in printed
+        videos = ["--videos", str(mini.videos)]
+    else:  # Charades' videos come with prepare, into <root>/charades/videos
+        assert "To fetch by hand" not in printed and len(list((root / "charades" / "videos").iterdir())) == 6
+        videos = []
+
+    extract = ["extract", dataset, "--root", str(root), *videos, *EXTRACT_OPTIONS]
+    assert cli.main(extract) == 0
+    assert "written 6, already done 0, failed 0" in capsys.readouterr().out
+    assert cli.main(extract) == 0  # resumable: nothing left to do
+    assert "written 0, already done 6, failed 0" in capsys.readouterr().out
+
+    config = str(REPO_ROOT / "configs" / f"{dataset}.toml")
+    assert cli.main(["train", "--config", config, "--root", str(root), "--out", str(run), "--epochs", "1",
+                     *RUN_OPTIONS]) == 0
+    assert (run / "model.pt").is_file() and (run / "checkpoints" / "last.pt").is_file()
+    assert cli.main(["evaluate", "--config", config, "--root", str(root), "--out", str(run),
+                     "--label", "pipeline check", *RUN_OPTIONS]) == 0
+    results = json.loads((run / "results.json").read_text())
+    assert results["dataset"] == dataset and results["num_videos"] == 2 and results["label"] == "pipeline check"
+    assert set(results["metrics"]) == {"accuracy", "mAP_all_classes", "mAP_present_classes"}
+    for name in ("mAP_all_classes", "mAP_present_classes"):
+        assert 0.0 <= results["metrics"][name] <= 1.0
+    if dataset == "charades":
+        assert results["metrics"]["accuracy"] is None  # no activity labels: not a number
+    else:
+        assert 0.0 <= results["metrics"]["accuracy"] <= 1.0
+    assert results["config"]["train"]["epochs"] == 1 and results["config"]["model"]["width"] == 32
+    assert results["model_config"]["interventions"] == ["ich", "ici", "ivc"]
+    assert results["features"]["config"]["model_name"] == "ViT-S-32-alt"
+    assert results["code_version"]["pcmci_edu"] and "git_commit" in results["code_version"]
+    assert results["hardware"]["device"] and results["hardware"]["world_size"] == 1
+    assert not math.isnan(results["metrics"]["mAP_all_classes"])
