@@ -189,22 +189,23 @@ def plot_timeline(segments: Sequence[tuple[int, float, float]], action_names: Se
     return ax
 
 
-def plot_masking_probe(frame: pd.DataFrame, ax: plt.Axes | None = None, title: str = "") -> plt.Axes:
-    """Score of the true label with the action visible (x) and masked (y), one dot per video
-    (:func:`pcmci_edu.scm.masking_probe`). Dots on or above the diagonal: the score held or rose."""
-    ax = _axes(ax, (4.2, 4.2))
-    holds = frame["masked_score"] >= frame["score"]
-    ax.scatter(frame.loc[~holds, "score"], frame.loc[~holds, "masked_score"], s=12, alpha=0.5,
-               color="#4C72B0", label="score fell")
-    ax.scatter(frame.loc[holds, "score"], frame.loc[holds, "masked_score"], s=12, alpha=0.7,
-               color="#C44E52", label="score held or rose")
-    ax.plot([0, 1], [0, 1], color="black", lw=1, ls="--")
-    ax.set_xlim(0, 1.02)
-    ax.set_ylim(0, 1.02)
-    ax.set_xlabel("score of the true label, full video")
-    ax.set_ylabel("score with the action masked")
-    ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8, loc="upper left")
+def plot_masking_probe(probes: Mapping[str, pd.DataFrame], chance: float | None = None,
+                       ax: plt.Axes | None = None) -> plt.Axes:
+    """Distribution of the true label's score once the action is masked, one histogram per
+    scorer (``probes``: name -> :func:`pcmci_edu.scm.masking_probe` frame), with each scorer's
+    mean full-video score and the chance level as vertical lines."""
+    ax = _axes(ax, (6.4, 3.4))
+    bins = np.linspace(0, 1, 26)
+    palette = plt.get_cmap("tab10")
+    for index, (name, frame) in enumerate(probes.items()):
+        colour = palette(index)
+        ax.hist(frame["masked_score"], bins=bins, alpha=0.5, color=colour, label=f"{name}: action masked")
+        ax.axvline(frame["score"].mean(), color=colour, lw=2, ls="-", label=f"{name}: mean score, full video")
+    if chance is not None:
+        ax.axvline(chance, color="black", lw=1.5, ls="--", label="chance")
+    ax.set_xlabel("score of the true label")
+    ax.set_ylabel("test videos")
+    ax.legend(fontsize=7, loc="upper center")
     return ax
 
 

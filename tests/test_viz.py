@@ -58,8 +58,9 @@ def test_label_structure_figures():
 
 def test_masking_probe_and_risk_difference_figures():
     probe = pd.DataFrame({"score": [0.9, 0.5], "masked_score": [0.2, 0.6]})
-    ax = viz.plot_masking_probe(probe)
-    assert len(ax.collections) == 2
+    ax = viz.plot_masking_probe({"a": probe, "b": probe}, chance=0.1)
+    assert len(ax.patches) == 2 * 25  # one histogram of 25 bins per scorer
+    assert len(ax.lines) == 3  # two full-video means and chance
     table = pd.DataFrame({"naive": [0.1, 0.3], "adjusted": [0.0, 0.1]})
     ax = viz.plot_risk_differences(table, highlight=1, labels=("desk", "sit"))
     assert "desk -> sit" in {t.get_text() for t in ax.get_legend().get_texts()}
