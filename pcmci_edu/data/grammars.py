@@ -173,3 +173,105 @@ def action_roles(grammars: dict[str, Grammar]) -> dict[str, dict[str, list[str]]
                     if other != action and other not in entry["excludes"]:
                         entry["excludes"].append(other)
     return roles
+
+
+COIN_GRAMMARS: dict[str, Grammar] = {
+    "MakeFrenchFries": (
+        step("cut_potato_into_strips"),
+        step("soak_strips_in_water", p=0.7),
+        step("dry_strips", p=0.6),
+        step("fry_strips_in_oil"),
+        step("add_salt", p=0.5),
+    ),
+    "MakeSandwich": (
+        step("cut_bread", p=0.7),
+        step("prepare_filling"),
+        step("put_filling_on_bread"),
+        step("fry_sandwich", "grill_sandwich", p=0.5),
+        step("cut_sandwich", p=0.6),
+    ),
+    "MakePizza": (
+        step("knead_dough"),
+        step("roll_out_dough"),
+        step("spread_sauce", p=0.8),
+        step("add_toppings"),
+        step("add_seasoning", p=0.5),
+        step("bake_pizza"),
+    ),
+    "BoilNoodles": (
+        step("boil_water"),
+        step("add_seasoning", p=0.6),
+        step("put_noodles_in_pot"),
+        step("stir_noodles", p=0.8),
+        step("taste_noodles", p=0.4),
+        step("pour_noodles_into_bowl"),
+    ),
+    "MakeCoffee": (
+        step("grind_coffee_beans", p=0.6),
+        step("boil_water"),
+        step("brew_coffee"),
+        step("pour_coffee_into_cup", p=0.7),
+        step("add_milk", "add_sugar", p=0.6),
+    ),
+    "MakeSalad": (
+        step("wash_vegetables", p=0.6),
+        step("cut_vegetables"),
+        step("put_vegetables_in_bowl"),
+        step("add_seasoning", p=0.6),
+        step("stir_salad"),
+    ),
+    "ChangeCarTire": (
+        step("loosen_screws"),
+        step("jack_up_car"),
+        step("remove_tire"),
+        step("put_on_tire"),
+        step("tighten_screws"),
+        step("lower_car", p=0.6),
+    ),
+    "ReplaceCDDriveWithSSD": (
+        step("loosen_screws"),
+        step("take_out_drive"),
+        step("install_ssd_on_tray"),
+        step("tighten_screws", p=0.8),
+        step("insert_tray_into_laptop"),
+    ),
+    "PlantTree": (
+        step("dig_pit"),
+        step("put_tree_into_pit"),
+        step("fill_pit_with_soil"),
+        step("pour_water", p=0.8),
+    ),
+    "CleanToilet": (
+        step("apply_detergent"),
+        step("scrub_toilet"),
+        step("flush_toilet"),
+        step("wipe_toilet", p=0.7),
+    ),
+    "PasteScreenProtectorOnPad": (
+        step("wipe_screen"),
+        step("align_protector", p=0.6),
+        step("paste_protector"),
+        step("smooth_out_bubbles", p=0.7),
+    ),
+}
+"""A slice of 11 COIN tasks (real task names) with steps written from the task descriptions
+(not COIN's step texts): shared steps (``add_seasoning``, ``boil_water``, ``loosen_screws``),
+exclusive ones (fry or grill)."""
+
+
+def _scene(typical: tuple[str, ...], p: float = 0.4) -> Grammar:
+    return tuple(step(action, p=p) for action in typical)
+
+
+CHARADES_SCENE_SCRIPTS: dict[str, Grammar] = {
+    "Kitchen": _scene(("open_refrigerator", "take_food", "cook_on_stove", "wash_dishes", "pour_water", "drink_from_cup")),
+    "Bedroom": _scene(("lie_on_bed", "take_pillow", "tidy_blanket", "put_on_clothes", "take_off_shoes", "turn_on_light")),
+    "Living room": _scene(("sit_on_sofa", "watch_television", "hold_phone", "read_book", "take_pillow", "drink_from_cup")),
+    "Bathroom": _scene(("wash_hands", "hold_towel", "look_in_mirror", "turn_on_light", "open_door", "close_door")),
+    "Hallway": _scene(("open_door", "close_door", "walk_through_doorway", "put_on_shoes", "hold_bag", "turn_on_light")),
+    "Home office": _scene(("work_on_laptop", "sit_on_chair", "read_book", "hold_phone", "open_box", "drink_from_cup")),
+    "Dining room": _scene(("sit_on_chair", "eat_sandwich", "drink_from_cup", "put_dishes_on_table", "take_food", "tidy_table")),
+    "Garage": _scene(("open_box", "hold_broom", "sweep_floor", "take_bag", "close_door", "fix_bicycle")),
+}
+"""Charades-like scripts: the scene (the context) makes some actions typical. Every action
+is optional and several are shared across scenes; no activity label exists."""
