@@ -15,6 +15,7 @@ is trained again, so a cached row is never stale.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import math
@@ -104,17 +105,17 @@ def _variants() -> dict[str, Variant]:
         Variant("base", (), title="Base",
                 description="the VLM recipe: temporal transformer, mean pooling, cosine logits "
                             "against label embeddings initialised from the frozen text"),
-        Variant("base_attention_pool", (), (("pooling", "label_attention"),),
+        Variant("base_attention_pool", (), (("label_pooling", "attention"),),
                 title="Base + attention pooling (control)",
                 description="capacity control for per-video ICH: each label pools the frames "
                             "with its own attention, no optimal transport, no back-door"),
-        Variant("frozen_text", (), (("label_embeddings", "frozen"),), title="Base, frozen text",
+        Variant("frozen_text", (), (("label_lr_multiplier", 0.0),), title="Base, frozen text",
                 description="the base with the frozen text embeddings as a fixed classifier"),
         Variant("oracle", (), train_split="train_oracle", title="Oracle (unconfounded train)",
                 description="the base trained on train_oracle, where the confounders are broken"),
         Variant("ich", ("ich",), title="ICH (per-video tokens)",
                 description="ICH with V^P = the video's own frozen frame tokens (default)"),
-        Variant("ich_dictionary", ("ich",), (("ich_tokens", "dictionary"),),
+        Variant("ich_dictionary", ("ich",), (("ich_visual_tokens", "dictionary"),),
                 title="ICH (prototype dictionary)",
                 description="ICH with V^P = k-means prototypes of training frames, prior p(h)"),
         Variant("ici", ("ici",), title="ICI", description="ICI alone"),
@@ -122,15 +123,15 @@ def _variants() -> dict[str, Variant]:
                 description="the poster's ablation row: text deconfounded, vision not"),
         Variant("ivc", ("ivc",), title="IVC only",
                 description="IVC with the in-sample reading of the front-door sum over v'"),
-        Variant("ivc_cross_sample", ("ivc",), (("ivc_memory", "cross_sample"),),
+        Variant("ivc_cross_sample", ("ivc",), (("ivc_sampling", "cross_sample"),),
                 title="IVC only, cross-sample",
                 description="IVC whose sum over v' attends over other training videos"),
         Variant("pcmci", PCMCI_ORDER, title="PCMCi (ICH → ICI → IVC)",
                 description="all three, in the poster's order"),
-        Variant("pcmci_cross_sample", PCMCI_ORDER, (("ivc_memory", "cross_sample"),),
+        Variant("pcmci_cross_sample", PCMCI_ORDER, (("ivc_sampling", "cross_sample"),),
                 title="PCMCi, cross-sample IVC",
                 description="all three, IVC's sum over v' across training videos"),
-        Variant("pcmci_frozen_text", PCMCI_ORDER, (("label_embeddings", "frozen"),),
+        Variant("pcmci_frozen_text", PCMCI_ORDER, (("label_lr_multiplier", 0.0),),
                 title="PCMCi, frozen text",
                 description="all three, the label embeddings kept at the frozen text"),
     ]
@@ -206,12 +207,12 @@ class RunSettings:
         """The settings a profile uses (smoke: seconds per run; book: ~10 s on a CPU)."""
         profile = resolve_profile(profile)
         return cls(
-            epochs=pick(profile, smoke=2, book=8, full=30),
+            epochs=pick(profile, smoke=1, book=8, full=30),
             batch_size=pick(profile, smoke=16, book=32, full=32),
             lr=1e-3,
-            model=pick(profile, smoke=(("hidden_dim", 32), ("num_layers", 1), ("num_heads", 2)),
-                       book=(("hidden_dim", 64), ("num_layers", 1), ("num_heads", 4)),
-                       full=(("hidden_dim", 256), ("num_layers", 2), ("num_heads", 8))),
+            model=pick(profile, smoke=(("width", 32), ("layers", 1), ("heads", 2)),
+                       book=(("width", 64), ("layers", 1), ("heads", 4)),
+                       full=(("width", 256), ("layers", 2), ("heads", 8))),
         )
 
     def key(self) -> dict[str, Any]:
@@ -227,8 +228,10 @@ def seeds_for_profile(profile: str | None = None) -> list[int]:
 
     >>> seeds_for_profile("book")
     [0, 1, 2]
+    >>> seeds_for_profile("smoke")
+    [0]
     """
-    return list(range(pick(resolve_profile(profile), smoke=2, book=3, full=5)))
+    return list(range(pick(resolve_profile(profile), smoke=1, book=3, full=5)))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -236,29 +239,26 @@ def seeds_for_profile(profile: str | None = None) -> list[int]:
 # ----------------------------------------------------------------------------------------------
 
 def build_model(variant: str | Variant, benchmark: Mapping[str, Any], settings: RunSettings,
-                seed: int = 0) -> torch.nn.Module:
-    """The model of a variant, built for a benchmark's label set and shapes (not trained)."""
-    from pcmci_edu.model import ModelConfig, PCMCi
+                seed: int = 0, train_set=None) -> torch.nn.Module:
+    """The model of a variant, built for its training split (not trained).
+
+    :meth:`pcmci_edu.model.PCMCi.from_dataset` builds what the variant needs from the training
+    split (ICI's relation graphs, ICH's prototype dictionary, cross-sample IVC's memory).
+    """
+    from pcmci_edu.model import PCMCi
 
     variant = get_variant(variant)
-    train_set = benchmark[variant.train_split]
-    torch.manual_seed(seed)
+    train_set = benchmark[variant.train_split] if train_set is None else train_set
     fields = {**dict(settings.model), **variant.option_dict}
-    config = ModelConfig(feature_dim=train_set.feature_dim, num_frames=train_set.num_frames,
-                         interventions=variant.interventions, **fields)
-    relations = None
-    if "ici" in variant.interventions:
-        from pcmci_edu.interventions.ici import build_relations
-        relations = build_relations(train_set)
-    return PCMCi(config, train_set.action_text_features, train_set.activity_text_features,
-                 relations)
+    return PCMCi.from_dataset(train_set, interventions=variant.interventions, seed=seed, **fields)
 
 
-def _train_config(settings: RunSettings, seed: int, device: str | None):
+def _train_config(settings: RunSettings, seed: int, progress: bool):
     from pcmci_edu.train import TrainConfig
 
     return TrainConfig(epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr,
-                       weight_decay=settings.weight_decay, seed=seed, device=device)
+                       weight_decay=settings.weight_decay, seed=seed, device=settings.device,
+                       progress=progress)
 
 
 def _probabilities(scores: torch.Tensor | np.ndarray | None, multi_label: bool) -> np.ndarray | None:
@@ -344,7 +344,7 @@ def count_flops(model: torch.nn.Module, dataset) -> int:
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+    with FlopCounterMode(display=False) as counter:  # not under no_grad: the module tracker needs autograd
         model(frames.to(device))
     model.train(was_training)
     return int(counter.get_total_flops())
@@ -352,7 +352,7 @@ def count_flops(model: torch.nn.Module, dataset) -> int:
 
 def run_variant(variant: str | Variant, benchmark: Mapping[str, Any], seed: int = 0,
                 settings: RunSettings | None = None, *, train_set=None,
-                return_model: bool = False):
+                return_model: bool = False, progress: bool = True):
     """Train one variant for one seed and measure it: returns a row (and the model if asked).
 
     ``train_set`` overrides the variant's training split (few-shot training passes
@@ -364,9 +364,9 @@ def run_variant(variant: str | Variant, benchmark: Mapping[str, Any], seed: int 
     variant = get_variant(variant)
     settings = settings or RunSettings.for_profile()
     train_set = benchmark[variant.train_split] if train_set is None else train_set
-    model = build_model(variant, benchmark, settings, seed)
+    model = build_model(variant, benchmark, settings, seed, train_set)
     started = time.perf_counter()
-    fit(model, train_set, {}, _train_config(settings, seed, settings.device))
+    fit(model, train_set, {}, _train_config(settings, seed, progress))
     train_seconds = time.perf_counter() - started
     model.eval()
     steps = settings.epochs * math.ceil(len(train_set) / settings.batch_size)
@@ -386,21 +386,38 @@ def run_variant(variant: str | Variant, benchmark: Mapping[str, Any], seed: int 
 # The cache and the grid
 # ----------------------------------------------------------------------------------------------
 
-FINGERPRINT_PATHS: tuple[str, ...] = ("model.py", "train.py", "interventions", "data", "metrics.py",
-                                      "experiments.py")
+FINGERPRINT_PATHS: tuple[str, ...] = ("model.py", "train.py", "metrics.py", "interventions",
+                                      "data/benchmark.py", "data/dataset.py", "data/grammars.py",
+                                      "data/labels.py")
+"""The modules whose code decides a run's numbers (the model, the trainer, the benchmark, the metrics)."""
+
+HARNESS_VERSION = 1
+"""Bumped when :func:`run_variant` or :func:`evaluate_model` change what a row holds."""
+
+
+def _code_without_docstrings(source: str) -> str:
+    """The module's syntax tree without docstrings or comments, so prose edits keep the cache."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree)
 
 
 def code_fingerprint() -> str:
-    """A hash of the package's model, training, data and metric code (cache invalidation)."""
+    """A hash of the code that decides a run's numbers (:data:`FINGERPRINT_PATHS`, docstrings and
+    comments ignored) and of :data:`HARNESS_VERSION`: the cache's guard against stale rows."""
     root = Path(__file__).resolve().parent
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(f"harness {HARNESS_VERSION}".encode())
     for name in FINGERPRINT_PATHS:
         path = root / name
         files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
         for file in files:
             if file.is_file():
                 digest.update(str(file.relative_to(root)).encode())
-                digest.update(file.read_bytes())
+                digest.update(_code_without_docstrings(file.read_text()).encode())
     return digest.hexdigest()[:16]
 
 
@@ -537,7 +554,8 @@ def run_grid(variants: Iterable[str | Variant], seeds: Iterable[int], benchmark:
         row = cache.get(key) if cache is not None else None
         cached = row is not None
         if row is None:
-            row, model = run_variant(variant, benchmark, seed, settings, return_model=True)
+            row, model = run_variant(variant, benchmark, seed, settings, return_model=True,
+                                     progress=False)
             if cache is not None:
                 cache.put(key, row, model)
         rows.append({**row, "cached": cached})
@@ -646,32 +664,34 @@ def _text_features(benchmark, dataset, text: str):
         return dataset.action_text_features, dataset.activity_text_features
     if text == "clean":
         truth = getattr(benchmark, "truth", None)
-        clean = getattr(truth, "clean_text_features", None)
-        if clean is None and isinstance(truth, Mapping):
-            clean = truth.get("clean_text_features")
+        clean = getattr(truth, "clean_action_text_features", None)
         if clean is None:
-            raise ValueError("benchmark.truth records no clean_text_features: use text='frozen'")
-        if isinstance(clean, Mapping):
-            return torch.as_tensor(clean["actions"]), torch.as_tensor(clean.get("activities"))
-        return torch.as_tensor(clean), None
+            raise ValueError("benchmark.truth records no clean_action_text_features: use text='frozen'")
+        return torch.as_tensor(clean), getattr(truth, "clean_activity_text_features", None)
     raise ValueError(f"text={text!r}: expected 'frozen' or 'clean'")
 
 
 def few_shot(benchmark, variants: Sequence[str | Variant], shots: Sequence[int], seeds: Sequence[int],
              settings: RunSettings | None = None, cache: RunCache | str | Path | None = None,
-             *, progress: bool = True) -> pd.DataFrame:
-    """Train variants on ``benchmark.few_shot(k, seed)`` for each k in ``shots``; one row per run."""
+             *, min_steps: int = 100, progress: bool = True) -> pd.DataFrame:
+    """Train variants on ``benchmark.few_shot(k, seed)`` for each k in ``shots``; one row per run.
+
+    A few videos make few steps per epoch, so the epochs are raised until a run makes at least
+    ``min_steps`` optimiser steps.
+    """
     settings = settings or RunSettings.for_profile()
     cache = cache if isinstance(cache, RunCache) or cache is None else RunCache(cache)
     signature = benchmark_signature(benchmark)
     jobs = [(get_variant(v), k, s) for v in variants for k in shots for s in seeds]
     rows = []
     for variant, k, seed in tqdm(jobs, desc="few-shot runs", disable=not progress):
-        key = run_key(variant, seed, signature, settings, extra={"shots": k})
+        train_set = benchmark.few_shot(k, seed)
+        steps_per_epoch = math.ceil(len(train_set) / settings.batch_size)
+        run_settings = replace(settings, epochs=max(settings.epochs, math.ceil(min_steps / steps_per_epoch)))
+        key = run_key(variant, seed, signature, run_settings, extra={"shots": k})
         row = cache.get(key) if cache is not None else None
         if row is None:
-            train_set = benchmark.few_shot(k, seed)
-            row = run_variant(variant, benchmark, seed, settings, train_set=train_set)
+            row = run_variant(variant, benchmark, seed, run_settings, train_set=train_set, progress=False)
             row["shots"] = k
             if cache is not None:
                 cache.put(key, row)
@@ -717,9 +737,40 @@ def _pct(value: float) -> str:
     return f"{100 * value:+.1f} points"
 
 
-def _describe(diff: Mapping[str, float]) -> str:
+def _describe(diff: Mapping[str, float], percent: bool = True) -> str:
     strength = "a clear" if diff["clear"] else "not a clear"
+    if not percent:
+        return f"{diff['diff']:+.3f} (± {diff['se']:.3f} standard error; {strength} difference)"
     return f"{_pct(diff['diff'])} (± {100 * diff['se']:.1f} standard error; {strength} difference)"
+
+
+def compare(rows: pd.DataFrame, metric: str, first: str, second: str, what: str | None = None,
+            percent: bool = True) -> str:
+    """One sentence comparing two variants on a metric, from the rows (mean ± std over seeds).
+
+    >>> rows = pd.DataFrame({"variant": ["a", "a", "b", "b"], "x": [0.5, 0.7, 0.2, 0.2]})
+    >>> compare(rows, "x", "a", "b", what="accuracy")
+    'accuracy: a 60.0 ± 14.1, b 20.0 ± 0.0; difference +40.0 points (± 10.0 standard error; a clear difference).'
+    """
+    scale = 100.0 if percent else 1.0
+    rows = pd.DataFrame(rows)
+
+    def name(variant: str) -> str:
+        return VARIANTS[variant].label if variant in VARIANTS else variant
+
+    def stat(variant: str) -> str:
+        values = rows.loc[rows["variant"] == variant, metric].astype(float) * scale
+        digits = 1 if percent else 3
+        return (f"{values.mean():.{digits}f} ± {values.std(ddof=1):.{digits}f}" if len(values) > 1
+                else f"{values.mean():.{digits}f}")
+
+    diff = difference(rows, metric, first, second)
+    unit = "points" if percent else ""
+    strength = "a clear" if diff["clear"] else "not a clear"
+    digits = 1 if percent else 3
+    return (f"{what or metric}: {name(first)} {stat(first)}, {name(second)} {stat(second)}; difference "
+            f"{scale * diff['diff']:+.{digits}f} {unit} (± {scale * diff['se']:.{digits}f} standard error; "
+            f"{strength} difference).").replace("  ", " ")
 
 
 BEYOND_THE_PAPER: tuple[str, ...] = ("frozen_text", "ivc_cross_sample", "pcmci_cross_sample",
@@ -737,7 +788,7 @@ def chapter7_conclusions(rows: pd.DataFrame | Sequence[Mapping[str, Any]]) -> di
     each "beyond the paper" variant present, the fraction of the base's excess shift gap (over the
     oracle's) that it removes and its cost in test accuracy.
     """
-    rows = pd.DataFrame(rows)
+    rows = pd.DataFrame(rows).drop_duplicates(["variant", "seed"])
     present = set(rows["variant"])
     label = {v: get_variant(v).label for v in present if v in VARIANTS}
     claims: dict[str, Any] = {}
@@ -771,7 +822,8 @@ def chapter7_conclusions(rows: pd.DataFrame | Sequence[Mapping[str, Any]]) -> di
         sentences.append(
             "On the masking probe, the true activity's score with the action removed (relative to "
             "unmasked) " + ("falls clearly" if claims["pcmci_lowers_masked_score"]
-                            else "does not fall clearly") + f" with PCMCi: {_describe(ratio)}.")
+                            else "does not fall clearly") + f" with PCMCi: {_describe(ratio, percent=False)} "
+            "in the ratio.")
     orders = [v for v in ORDER_VARIANTS if v in present]
     if len(orders) == len(ORDER_VARIANTS):
         means = rows.groupby("variant")[["accuracy_test", "mAP_all_classes_test"]].mean().loc[orders]
@@ -837,9 +889,175 @@ def chapter7_conclusions(rows: pd.DataFrame | Sequence[Mapping[str, Any]]) -> di
 def write_results(path: str | Path, rows: pd.DataFrame, *, profile: str, benchmark: Mapping[str, Any],
                   settings: RunSettings, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Write a chapter's rows, its computed conclusions and its provenance to a JSON file (atomic)."""
-    rows = pd.DataFrame(rows).drop(columns=["cached"], errors="ignore")
+    rows = pd.DataFrame(rows).drop(columns=["cached"], errors="ignore").drop_duplicates(["variant", "seed"])
     data = {"profile": profile, "benchmark": benchmark_signature(benchmark),
             "settings": settings.key(), "code": code_fingerprint(),
             "rows": rows.to_dict(orient="records"), **chapter7_conclusions(rows), **(extra or {})}
     write_json_atomic(path, data)
     return data
+
+
+# ----------------------------------------------------------------------------------------------
+# Looking inside a trained model (figures of chapters 4-6)
+# ----------------------------------------------------------------------------------------------
+
+def _frames(dataset, indices: Sequence[int]) -> torch.Tensor:
+    return torch.stack([dataset[int(i)]["frames"] for i in indices])
+
+
+@torch.no_grad()
+def model_details(model: torch.nn.Module, dataset, indices: Sequence[int],
+                  frames: torch.Tensor | None = None) -> dict[str, Any]:
+    """The model's intermediate quantities (``return_details=True``) for some videos, on the CPU."""
+    model.eval()
+    device = next(model.parameters()).device
+    frames = _frames(dataset, indices) if frames is None else frames
+    output = model(frames.to(device), return_details=True)
+    details = {name: (value.detach().cpu() if isinstance(value, torch.Tensor) else value)
+               for name, value in output.details.items()}
+    details["action_logits"] = output.action_logits.cpu()
+    details["activity_logits"] = None if output.activity_logits is None else output.activity_logits.cpu()
+    return details
+
+
+def frame_truth(split, index: int) -> dict[str, np.ndarray]:
+    """What the generator put in each frame of one video, as label x frame masks over the
+    actions: ``action`` [K, N] (the action is performed in the frame) and ``companion``
+    [K, N] (the action's companion object is visible in the frame)."""
+    frame_actions = np.asarray(split.frame_actions[index])
+    frame_objects = np.asarray(split.frame_objects[index])
+    companions = np.asarray(split.truth.companion_index)
+    labels = np.arange(len(companions))[:, None]
+    action = frame_actions[None, :] == labels
+    companion = (companions[:, None] >= 0) & (frame_objects[None, :] == companions[:, None])
+    return {"action": action, "companion": companion}
+
+
+def plan_mass_on_truth(plans: torch.Tensor | np.ndarray, split, indices: Sequence[int],
+                       num_activities: int) -> dict[str, float]:
+    """Where an OT plan's rows put their mass, averaged over the videos' true actions.
+
+    For each video and each action it contains, the row of the plan (renormalised to one) is
+    split into the share on frames where that action is performed, on frames that show only
+    its companion object (not the action), and elsewhere; ``uniform_action`` is what a uniform
+    row would put on the action's frames.
+    """
+    plans = np.asarray(plans, dtype=np.float64)
+    shares = {"on_action": [], "on_companion_only": [], "elsewhere": [], "uniform_action": []}
+    for row, index in enumerate(indices):
+        truth = frame_truth(split, int(index))
+        for k in np.flatnonzero(np.asarray(split.actions[int(index)]) > 0):
+            plan = plans[row, num_activities + k]
+            plan = plan / max(plan.sum(), 1e-12)
+            action, companion = truth["action"][k], truth["companion"][k] & ~truth["action"][k]
+            shares["on_action"].append(plan[action].sum())
+            shares["on_companion_only"].append(plan[companion].sum())
+            shares["elsewhere"].append(plan[~action & ~companion].sum())
+            shares["uniform_action"].append(action.mean())
+    return {name: float(np.mean(values)) if values else math.nan for name, values in shares.items()}
+
+
+def _true_label_logit(model: torch.nn.Module, frames: torch.Tensor, split, indices) -> torch.Tensor:
+    output = model(frames)
+    if output.activity_logits is not None and getattr(split, "has_activities", True):
+        labels = torch.as_tensor(np.asarray(split.activities)[list(indices)], device=frames.device)
+        return output.activity_logits.gather(1, labels[:, None]).squeeze(1)
+    targets = torch.as_tensor(np.asarray(split.actions)[list(indices)], device=frames.device)
+    return (output.action_logits * targets).sum(1) / targets.sum(1).clamp_min(1)
+
+
+@torch.no_grad()
+def part_occlusion(model: torch.nn.Module, split, parts: Sequence[str] = ("action", "context", "objects"),
+                   max_videos: int = 128, seed: int = 0) -> pd.DataFrame:
+    """How much the model leans on each additive part of the features (from ``split.parts``).
+
+    For each part, the frames are recomputed without it (``frames - part``) and we measure the
+    mean drop of the true label's logit, the mean absolute change of the IVC gate and the total
+    variation between IVC's attention ``P(m | V)`` with and without the part (where the model
+    has IVC). One row per part.
+    """
+    model.eval()
+    rng = np.random.default_rng(seed)
+    indices = np.sort(rng.choice(len(split), size=min(max_videos, len(split)), replace=False))
+    device = next(model.parameters()).device
+    frames = _frames(split, indices).to(device)
+    reference = model(frames, return_details=True)
+    reference_logit = _true_label_logit(model, frames, split, indices)
+    rows = []
+    for part in parts:
+        removed = frames - torch.as_tensor(split.parts[part][indices], device=device)
+        output = model(removed, return_details=True)
+        row = {"part": part,
+               "logit_drop": float((reference_logit - _true_label_logit(model, removed, split, indices)).mean())}
+        if "ivc_gate" in reference.details:
+            row["gate_change"] = float((output.details["ivc_gate"] - reference.details["ivc_gate"]).abs().mean())
+            row["attention_change"] = float(0.5 * (output.details["ivc_attention"] -
+                                                   reference.details["ivc_attention"]).abs().sum(-1).mean())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+@torch.no_grad()
+def attention_on_own_action(model: torch.nn.Module, split, max_videos: int = 128, seed: int = 0) -> dict[str, float]:
+    """IVC's attention ``P(m | V)`` of each frame: the mass on the label of the action performed
+    in that frame, against the uniform ``1 / L`` (frames with an action only)."""
+    rng = np.random.default_rng(seed)
+    indices = np.sort(rng.choice(len(split), size=min(max_videos, len(split)), replace=False))
+    details = model_details(model, split, indices)
+    if "ivc_attention" not in details:
+        raise ValueError("the model has no IVC: no attention P(m | V) to read")
+    attention = details["ivc_attention"].numpy()                       # [B, N, L]
+    num_activities = getattr(model, "num_activities", 0)
+    frame_actions = np.asarray(split.frame_actions)[indices]            # [B, N]
+    visible = frame_actions >= 0
+    own = np.take_along_axis(attention, (num_activities + np.maximum(frame_actions, 0))[..., None], -1)[..., 0]
+    return {"on_own_action": float(own[visible].mean()), "uniform": 1.0 / attention.shape[-1]}
+
+
+def per_class_average_precision(model: torch.nn.Module, dataset) -> np.ndarray:
+    """Average precision of each atomic action on a split ``[K]`` (NaN without positives)."""
+    from pcmci_edu.metrics import average_precision_per_class
+
+    _, action_probs = predict_probabilities(model, dataset)
+    return average_precision_per_class(action_probs, np.asarray(dataset.actions))
+
+
+def activities_per_action(train_set) -> np.ndarray:
+    """In how many activities each atomic action occurs in training ``[K]`` (1: exclusive to one
+    activity; more: shared)."""
+    membership = np.zeros((len(train_set.activity_names), len(train_set.action_names)))
+    np.add.at(membership, np.asarray(train_set.activities), np.asarray(train_set.actions))
+    return (membership > 0).sum(0)
+
+
+def label_similarity(embeddings: torch.Tensor | np.ndarray) -> np.ndarray:
+    """Cosine similarity between label embeddings ``[L, D]`` -> ``[L, L]``."""
+    embeddings = torch.nn.functional.normalize(torch.as_tensor(np.asarray(embeddings), dtype=torch.float32), dim=-1)
+    return (embeddings @ embeddings.T).numpy()
+
+
+# ----------------------------------------------------------------------------------------------
+# Plotting glue for the tables above
+# ----------------------------------------------------------------------------------------------
+
+def plot_summary(summary: pd.DataFrame, metrics: Sequence[str], ax=None, *, names: Mapping[str, str] | None = None,
+                 percent: bool = True, title: str | None = None):
+    """Grouped bars: one group per metric, one bar per configuration, error bars = std over seeds."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots(figsize=(1.6 + 1.4 * len(metrics) * max(1, len(summary)) / 3, 3.2))[1]
+    scale = 100.0 if percent else 1.0
+    width = 0.8 / max(len(summary), 1)
+    positions = np.arange(len(metrics))
+    for i, (name, row) in enumerate(summary.iterrows()):
+        means = [row[f"{m}_mean"] * scale for m in metrics]
+        stds = [np.nan_to_num(row[f"{m}_std"]) * scale for m in metrics]
+        ax.bar(positions + (i - (len(summary) - 1) / 2) * width, means, width, yerr=stds, capsize=2,
+               label=row.get("label", name))
+    ax.set_xticks(positions, [(names or {}).get(m, m) for m in metrics], rotation=0)
+    ax.set_ylabel("percent" if percent else "value")
+    ax.axhline(0, color="black", linewidth=0.5)
+    ax.legend(fontsize=7, frameon=False, bbox_to_anchor=(1.0, 1.0), loc="upper left")
+    if title:
+        ax.set_title(title)
+    return ax
