@@ -123,6 +123,7 @@ def module_rst(module_name: str, modules: list[str]) -> list[str]:
     lines = [module_name, "-" * len(module_name), "",
              f".. automodule:: {module_name}", "   :no-members:", ""]
     reexported = []
+    documented = _documented_data(module)
     for name in public_names(module):
         if not hasattr(module, name):
             raise AttributeError(f"{module_name}.__all__ names {name!r}, which the module does not define")
@@ -132,6 +133,15 @@ def module_rst(module_name: str, modules: list[str]) -> list[str]:
             continue
         value = getattr(module, name)
         directive = _autodoc_directive(value)
+        if directive == "autodata" and name not in documented:
+            # No docstring of its own: autodoc would show its type's (dict's, tuple's) instead.
+            lines += [f".. py:data:: {name}", f"   :module: {module_name}"]
+            if len(repr(value)) <= MAX_VALUE_LENGTH:
+                lines.append(f"   :value: {value!r}")
+            else:
+                lines.append(f"   :type: {type(value).__name__}")
+            lines.append("")
+            continue
         lines.append(f".. {directive}:: {module_name}.{name}")
         if directive == "autoclass":
             lines += ["   :members:", "   :show-inheritance:"]
