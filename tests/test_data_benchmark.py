@@ -209,3 +209,14 @@ def test_charades_preset_is_multi_label_with_scenes_as_context():
 def test_generation_is_fast_enough():
     bench = make_benchmark("breakfast", profile="book", seed=1)
     assert bench.generation_seconds < 10.0
+
+
+def test_zero_shot_scores_use_frozen_or_clean_text(smoke):
+    from pcmci_edu.data import zero_shot_scores
+
+    test = smoke["test"]
+    activity, action = zero_shot_scores(test)
+    assert activity.shape == (len(test), 10) and action.shape == (len(test), 48)
+    assert np.all(np.abs(action) <= 1 + 1e-9)  # cosines
+    _, clean = zero_shot_scores(test, smoke.truth)
+    assert not np.allclose(action, clean)

@@ -6,7 +6,7 @@
 'pour egg to pan'
 """
 
-from pcmci_edu.data.benchmark import Benchmark, BenchmarkConfig, BenchmarkSplit, make_benchmark, probe_report
+from pcmci_edu.data.benchmark import Benchmark, BenchmarkConfig, BenchmarkSplit, make_benchmark, probe_report, zero_shot_scores
 from pcmci_edu.data.breakfast import AnnotationError, Breakfast
 from pcmci_edu.data.charades import Charades
 from pcmci_edu.data.coin import COIN, read_coin_taxonomy
@@ -27,4 +27,5 @@ __all__ = [
     "make_benchmark",
     "probe_report",
     "read_coin_taxonomy",
+    "zero_shot_scores",
 ]
