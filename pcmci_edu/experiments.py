@@ -23,6 +23,7 @@ import os
 import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -192,7 +193,10 @@ class RunSettings:
     """How big one run is: model width and depth, and the training schedule.
 
     ``model`` holds extra :class:`pcmci_edu.model.ModelConfig` fields shared by every variant
-    (width, depth); ``device`` ``None`` picks CUDA when present.
+    (width, depth); ``device`` ``None`` picks CUDA when present. ``threads``: CPU threads torch
+    uses during a run (``None`` leaves torch's default). The small models of the smoke and book
+    profiles gain nothing from intra-op parallelism, and on a busy machine two threads per
+    process can be many times slower than one, so these profiles use one.
     """
 
     epochs: int = 10
@@ -201,6 +205,7 @@ class RunSettings:
     weight_decay: float = 1e-2
     model: tuple[tuple[str, Any], ...] = ()
     device: str | None = None
+    threads: int | None = None
 
     @classmethod
     def for_profile(cls, profile: str | None = None) -> "RunSettings":
@@ -213,12 +218,14 @@ class RunSettings:
             model=pick(profile, smoke=(("width", 32), ("layers", 1), ("heads", 2)),
                        book=(("width", 64), ("layers", 1), ("heads", 4)),
                        full=(("width", 256), ("layers", 2), ("heads", 8))),
+            threads=pick(profile, smoke=1, book=1, full=None),
         )
 
     def key(self) -> dict[str, Any]:
         """What identifies these settings in a cache key (the device does not)."""
         data = asdict(self)
         data.pop("device")
+        data.pop("threads")
         data["model"] = [list(item) for item in self.model]
         return data
 
@@ -251,6 +258,18 @@ def build_model(variant: str | Variant, benchmark: Mapping[str, Any], settings: 
     train_set = benchmark[variant.train_split] if train_set is None else train_set
     fields = {**dict(settings.model), **variant.option_dict}
     return PCMCi.from_dataset(train_set, interventions=variant.interventions, seed=seed, **fields)
+
+
+@contextmanager
+def torch_threads(threads: int | None):
+    """Run a block with ``torch.set_num_threads(threads)`` (``None``: unchanged), then restore."""
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _train_config(settings: RunSettings, seed: int, progress: bool):
@@ -364,21 +383,22 @@ def run_variant(variant: str | Variant, benchmark: Mapping[str, Any], seed: int 
     variant = get_variant(variant)
     settings = settings or RunSettings.for_profile()
     train_set = benchmark[variant.train_split] if train_set is None else train_set
-    model = build_model(variant, benchmark, settings, seed, train_set)
-    started = time.perf_counter()
-    fit(model, train_set, {}, _train_config(settings, seed, progress))
-    train_seconds = time.perf_counter() - started
-    model.eval()
-    steps = settings.epochs * math.ceil(len(train_set) / settings.batch_size)
-    row: dict[str, Any] = {
-        "variant": variant.name, "label": variant.label, "seed": int(seed),
-        "train_videos": len(train_set),
-        **evaluate_model(model, benchmark),
-        "parameters": count_parameters(model),
-        "flops": count_flops(model, benchmark["test"]),
-        "train_seconds": train_seconds,
-        "step_seconds": train_seconds / max(steps, 1),
-    }
+    with torch_threads(settings.threads):
+        model = build_model(variant, benchmark, settings, seed, train_set)
+        started = time.perf_counter()
+        fit(model, train_set, {}, _train_config(settings, seed, progress))
+        train_seconds = time.perf_counter() - started
+        model.eval()
+        steps = settings.epochs * math.ceil(len(train_set) / settings.batch_size)
+        row: dict[str, Any] = {
+            "variant": variant.name, "label": variant.label, "seed": int(seed),
+            "train_videos": len(train_set),
+            **evaluate_model(model, benchmark),
+            "parameters": count_parameters(model),
+            "flops": count_flops(model, benchmark["test"]),
+            "train_seconds": train_seconds,
+            "step_seconds": train_seconds / max(steps, 1),
+        }
     return (row, model) if return_model else row
 
 
