@@ -163,22 +163,19 @@ class _Tensors:
 
 
 def _stack(dataset) -> _Tensors:
-    """Every video of a split as three tensors (cached on the dataset object)."""
-    cached = getattr(dataset, "_pcmci_stacked", None)
-    if cached is not None and len(cached) == len(dataset):
-        return cached
+    """Every video of a split as three tensors: through ``all_frames()`` when the split has it
+    (pcmci_edu.data's datasets), else through ``__getitem__``."""
     if len(dataset) == 0:
         raise ValueError(f"{getattr(dataset, 'name', 'dataset')} {getattr(dataset, 'split', '')} is empty")
+    if hasattr(dataset, "all_frames"):
+        return _Tensors(torch.as_tensor(dataset.all_frames(), dtype=torch.float32),
+                        torch.as_tensor(np.asarray(dataset.activities), dtype=torch.long),
+                        torch.as_tensor(np.asarray(dataset.actions), dtype=torch.float32))
     items = [dataset[i] for i in tqdm(range(len(dataset)), desc=f"loading {getattr(dataset, 'split', '')}",
                                       disable=len(dataset) < 5000, leave=False)]
-    stacked = _Tensors(torch.stack([item["frames"] for item in items]).float(),
-                       torch.stack([torch.as_tensor(item["activity"]) for item in items]).long(),
-                       torch.stack([torch.as_tensor(item["actions"]) for item in items]).float())
-    try:
-        dataset._pcmci_stacked = stacked
-    except AttributeError:
-        pass
-    return stacked
+    return _Tensors(torch.stack([item["frames"] for item in items]).float(),
+                    torch.stack([torch.as_tensor(item["activity"]) for item in items]).long(),
+                    torch.stack([torch.as_tensor(item["actions"]) for item in items]).float())
 
 
 def _batches(indices: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
@@ -205,7 +202,8 @@ def _epoch_order(size: int, seed: int, epoch: int, rank: int, world: int) -> tor
 # Optimiser and schedule
 # ---------------------------------------------------------------------------------------
 
-def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
+def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
+    """AdamW over the model's ``parameter_groups`` (each group's ``lr_multiplier`` applied)."""
     if hasattr(model, "parameter_groups"):
         groups = model.parameter_groups(config.weight_decay)
     else:
@@ -271,13 +269,13 @@ def fit(model: nn.Module, train_set, eval_sets: Mapping[str, Any] | None = None,
     data = _stack(train_set)
     model.to(device)
     trained = nn.parallel.DistributedDataParallel(model) if world > 1 else model
-    optimizer = _optimizer(model, config)
+    optimizer = build_optimizer(model, config)
     steps_per_epoch = math.ceil(math.ceil(len(data) / world) / local_batch)
     total_steps = steps_per_epoch * config.epochs
     warmup_steps = int(config.warmup_fraction * total_steps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: warmup_cosine(step, total_steps, warmup_steps))
-    autocast, scaler = _mixed_precision(config, device)
+    autocast, scaler = mixed_precision(config, device)
 
     history, start_epoch = History(), 0
     checkpoint_path = Path(config.checkpoint_dir) / CHECKPOINT_NAME if config.checkpoint_dir else None
@@ -360,7 +358,7 @@ class _NoScaler:
         pass
 
 
-def _mixed_precision(config: TrainConfig, device: torch.device):
+def mixed_precision(config: TrainConfig, device: torch.device):
     """``(autocast context factory, grad scaler)``: mixed precision on CUDA only."""
     if not (config.amp and device.type == "cuda"):
         return nullcontext, _NoScaler()

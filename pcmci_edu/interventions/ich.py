@@ -29,10 +29,18 @@ Two readings of the visual tokens ``V^P``:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
-import ot
+
+# POT probes every array library it finds when imported; its JAX probe makes JAX reserve most
+# of a GPU's memory (Colab ships JAX). We hand POT torch tensors only, so we skip the others
+# unless the user chose otherwise.
+for _library in ("JAX", "TENSORFLOW", "CUPY"):
+    os.environ.setdefault(f"POT_BACKEND_DISABLE_{_library}", "1")
+
+import ot  # noqa: E402  (after the settings above)
 import torch
 import torch.nn.functional as F
 from torch import nn

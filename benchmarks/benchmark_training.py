@@ -1,0 +1,201 @@
+"""Training cost of the base model and of full PCMCi on the book-profile Breakfast benchmark.
+
+    .venv/bin/python benchmarks/benchmark_training.py                 # CPU or the visible GPU
+    .venv/bin/python benchmarks/benchmark_training.py --epochs 8      # epochs of the timed full runs
+
+Measures, in one process and on the same batches: the time of one training step (forward,
+backward, AdamW) of the base and of PCMCi (ICH -> ICI -> IVC), their ratio and videos per
+second; the wall time of a complete book-profile training run of each; the peak memory of
+each (a fresh child process per model: its peak resident set on the CPU, or
+``torch.cuda.max_memory_allocated`` on a GPU); and the cost table of
+:mod:`pcmci_edu.cost`. Writes everything to ``results/benchmark_training.txt``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import multiprocessing
+import os
+import platform
+import resource
+import statistics
+import time
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import torch
+
+from pcmci_edu.cost import PAPER_FRAME_COUNT, backbone_cost, cost_table, model_at_scale
+from pcmci_edu.data import make_benchmark
+from pcmci_edu.model import PCMCi
+from pcmci_edu.train import TrainConfig, build_optimizer, fit, mixed_precision, resolve_device
+
+REPO = Path(__file__).resolve().parents[1]
+OUTPUT = REPO / "results" / "benchmark_training.txt"
+MODELS = {"base": (), "PCMCi": ("ich", "ici", "ivc")}
+PAPER_SCALE = {"width": 512, "layers": 2, "heads": 8}      # configs/breakfast.toml's [model]
+
+
+def step_times(model: PCMCi, frames: torch.Tensor, activities: torch.Tensor, actions: torch.Tensor,
+               device: torch.device, steps: int, warmup: int = 5) -> list[float]:
+    """Seconds per training step (forward, backward, clipping, AdamW) on fixed batches."""
+    model.to(device).train()
+    config = TrainConfig(device=str(device))
+    optimizer = build_optimizer(model, config)
+    autocast, scaler = mixed_precision(config, device)
+    batches = frames.to(device), activities.to(device), actions.to(device)
+    seconds = []
+    for step in range(warmup + steps):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        started = time.perf_counter()
+        with autocast():
+            output = model(batches[0])
+            loss = model.loss(output, batches[1], batches[2])
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        scaler.step(optimizer)
+        scaler.update()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        if step >= warmup:
+            seconds.append(time.perf_counter() - started)
+    return seconds
+
+
+def _peak_memory_child(interventions, batch_size, device_name, queue) -> None:
+    """Build one model, train a few steps and report the process's peak memory (MiB)."""
+    device = torch.device(device_name)
+    train = make_benchmark("breakfast", profile="book", seed=0)["train"]
+    model = PCMCi.from_dataset(train, interventions=interventions)
+    items = [train[i] for i in range(batch_size)]
+    frames = torch.stack([item["frames"] for item in items])
+    activities = torch.stack([item["activity"] for item in items])
+    actions = torch.stack([item["actions"] for item in items])
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    step_times(model, frames, activities, actions, device, steps=3, warmup=1)
+    if device.type == "cuda":
+        queue.put(torch.cuda.max_memory_allocated() / 2**20)
+    else:
+        queue.put(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def peak_memory(interventions, batch_size: int, device: torch.device) -> float:
+    """Peak memory in MiB of a fresh process that trains the model for a few steps."""
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=_peak_memory_child, args=(interventions, batch_size, str(device), queue))
+    process.start()
+    value = queue.get(timeout=600)
+    process.join()
+    return value
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=8, help="epochs of the timed complete runs (book: 8)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=30, help="timed steps per model")
+    parser.add_argument("--device", default=None, help="cpu, cuda (default: CUDA when present)")
+    parser.add_argument("--output", default=str(OUTPUT))
+    arguments = parser.parse_args()
+    device = resolve_device(arguments.device)
+    load_before = os.getloadavg()
+    lines: list[str] = []
+
+    def say(text: str = "") -> None:
+        print(text, flush=True)
+        lines.append(text)
+
+    benchmark = make_benchmark("breakfast", profile="book", seed=0)
+    train = benchmark["train"]
+    say("# Training cost: base vs PCMCi on the book-profile Breakfast benchmark")
+    say(f"command: python benchmarks/benchmark_training.py --epochs {arguments.epochs} "
+        f"--batch-size {arguments.batch_size} --steps {arguments.steps}")
+    say(f"date (UTC): {time.strftime('%Y-%m-%d %H:%M', time.gmtime())}; torch {torch.__version__}; "
+        f"{platform.processor() or platform.machine()}; device: {_describe(device)}; "
+        f"torch threads: {torch.get_num_threads()}; CPU cores: {os.cpu_count()}")
+    say(f"data: {len(train)} training videos, {train.num_frames} frames x {train.feature_dim} features, "
+        f"{len(train.activity_names)} activities, {len(train.action_names)} actions")
+    say("model: ModelConfig defaults (width 128, 1 transformer layer, 4 heads); batch "
+        f"{arguments.batch_size}")
+    say()
+
+    generator = torch.Generator().manual_seed(0)
+    indices = torch.randperm(len(train), generator=generator)[:arguments.batch_size].tolist()
+    items = [train[i] for i in indices]
+    frames = torch.stack([item["frames"] for item in items])
+    activities = torch.stack([item["activity"] for item in items])
+    actions = torch.stack([item["actions"] for item in items])
+
+    say("## One training step (forward + backward + AdamW), same batch, same process")
+    models = {name: PCMCi.from_dataset(train, interventions=order) for name, order in MODELS.items()}
+    timings = {name: [] for name in models}
+    for _ in range(3):                                     # interleave to share any load fairly
+        for name, model in models.items():
+            timings[name] += step_times(model, frames, activities, actions, device, arguments.steps // 3)
+    medians = {name: statistics.median(values) for name, values in timings.items()}
+    for name, value in medians.items():
+        say(f"{name:>6}: median {value * 1e3:7.1f} ms/step, min {min(timings[name]) * 1e3:7.1f} ms, "
+            f"{arguments.batch_size / value:7.0f} videos/s   ({len(timings[name])} steps)")
+    say(f" ratio PCMCi / base: {medians['PCMCi'] / medians['base']:.2f} (median step time)")
+    say()
+
+    say(f"## A complete book-profile run: {arguments.epochs} epochs, batch {arguments.batch_size}, "
+        "no evaluation during training")
+    for name, order in MODELS.items():
+        model = PCMCi.from_dataset(train, interventions=order)
+        started = time.perf_counter()
+        fit(model, train, {}, TrainConfig(epochs=arguments.epochs, batch_size=arguments.batch_size,
+                                          device=str(device), progress=False))
+        seconds = time.perf_counter() - started
+        say(f"{name:>6}: {seconds:6.1f} s  ({arguments.epochs * len(train) / seconds:6.0f} videos/s)")
+    say()
+
+    say("## Peak memory (a fresh process per model, training a few steps)")
+    kind = "torch.cuda.max_memory_allocated" if device.type == "cuda" else "peak resident set (ru_maxrss)"
+    for name, order in MODELS.items():
+        say(f"{name:>6}: {peak_memory(order, arguments.batch_size, device):8.1f} MiB  ({kind})")
+    say()
+
+    say("## Cost per video (pcmci_edu.cost; torch's FlopCounterMode counts 2 FLOPs per multiply-add,")
+    say("## matrix products only; the backbone on the meta device with random weights)")
+    say(f"Paper scale: D=512 (ViT-B/16 embedding), {PAPER_FRAME_COUNT} frames (our choice: the poster does not "
+        "give the frame count), head width 512, 2 layers, 8 heads (configs/breakfast.toml);")
+    say("label sets and relation graphs of the Breakfast benchmark (10 activities, 48 actions).")
+    heads = {name: model_at_scale(train, interventions=order, **PAPER_SCALE) for name, order in MODELS.items()}
+    buffer = io.StringIO()
+    with redirect_stdout(buffer):
+        table = cost_table(heads, backbone_cost("ViT-B-16", PAPER_FRAME_COUNT))
+    say(table.to_string(index=False, float_format=lambda value: f"{value:,.2f}"))
+    say()
+    say("Book scale (D=128, the benchmark's features; heads only):")
+    book_heads = {name: PCMCi.from_dataset(train, interventions=order) for name, order in MODELS.items()}
+    say(cost_table(book_heads).head(len(book_heads)).to_string(index=False, float_format=lambda v: f"{v:,.4f}"))
+    say()
+    load_after = os.getloadavg()
+    say(f"load average (1, 5, 15 min) before: {', '.join(f'{x:.1f}' for x in load_before)}; "
+        f"after: {', '.join(f'{x:.1f}' for x in load_after)} on {os.cpu_count()} cores.")
+    if device.type == "cpu" and max(load_before[0], load_after[0]) > (os.cpu_count() or 1):
+        say("NOTE: other processes shared the CPU cores during this run (load above the core count):")
+        say("the times above are inflated; the PCMCi / base ratio is the more portable number.")
+    path = Path(arguments.output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text("\n".join(lines) + "\n")
+    os.replace(temporary, path)
+    print(f"wrote {path}")
+
+
+def _describe(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return "cpu"
+
+
+if __name__ == "__main__":
+    main()
