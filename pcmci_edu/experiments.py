@@ -16,6 +16,7 @@ is trained again, so a cached row is never stale.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import json
 import math
@@ -426,9 +427,14 @@ def _code_without_docstrings(source: str) -> str:
     return ast.dump(tree)
 
 
+@functools.lru_cache(maxsize=1)
 def code_fingerprint() -> str:
     """A hash of the code that decides a run's numbers (:data:`FINGERPRINT_PATHS`, docstrings and
-    comments ignored) and of :data:`HARNESS_VERSION`: the cache's guard against stale rows."""
+    comments ignored) and of :data:`HARNESS_VERSION`: the cache's guard against stale rows.
+
+    Computed once per process, as the modules are imported once: a file edited while a kernel
+    runs does not change the code that kernel trains with.
+    """
     root = Path(__file__).resolve().parent
     digest = hashlib.sha256(f"harness {HARNESS_VERSION}".encode())
     for name in FINGERPRINT_PATHS:
@@ -652,43 +658,31 @@ def format_table(summary: pd.DataFrame, metrics: Sequence[str], *, percent: bool
 # The text prior: zero-shot and few-shot
 # ----------------------------------------------------------------------------------------------
 
-def _cosine_scores(frames: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
-    video = torch.nn.functional.normalize(frames.mean(dim=1), dim=-1)
-    return video @ torch.nn.functional.normalize(text, dim=-1).T
-
-
 def zero_shot(benchmark: Mapping[str, Any], splits: Sequence[str] = ("test", "test_shift", "test_masked"),
               text: str = "frozen", temperature: float = 0.01) -> pd.DataFrame:
-    """Zero-shot scores with no training: cosine of mean-pooled frames with label text embeddings.
+    """Zero-shot measures with no training: the cosine of each video's mean frame with the label
+    texts (:func:`pcmci_edu.data.benchmark.zero_shot_scores`), one row per split.
 
-    ``text="frozen"`` uses the benchmark's (contaminated) VLM text embeddings; ``text="clean"``
-    the generator's clean ones from ``benchmark.truth`` when it records them. One row per split
-    with accuracy and both mAP conventions.
+    ``text="frozen"`` uses the benchmark's (companion-contaminated) VLM text embeddings;
+    ``text="clean"`` the generator's clean ones from ``benchmark.truth``. The cosines divided by
+    ``temperature`` go through a softmax (activities) and a sigmoid (actions); accuracy and mAP
+    do not depend on the temperature, the true-label scores do.
     """
+    from pcmci_edu.data.benchmark import zero_shot_scores
+
+    if text not in ("frozen", "clean"):
+        raise ValueError(f"text={text!r}: expected 'frozen' or 'clean'")
+    truth = getattr(benchmark, "truth", None) if text == "clean" else None
+    if text == "clean" and truth is None:
+        raise ValueError("text='clean' needs a benchmark with ground truth (benchmark.truth)")
     rows = []
     for split in splits:
         dataset = benchmark[split]
-        action_text, activity_text = _text_features(benchmark, dataset, text)
-        frames = torch.stack([dataset[i]["frames"] for i in range(len(dataset))])
-        action_probs = torch.sigmoid(_cosine_scores(frames, action_text) / temperature).numpy()
-        activity_probs = None
-        if activity_text is not None and len(activity_text):
-            activity_probs = torch.softmax(_cosine_scores(frames, activity_text) / temperature, -1).numpy()
-        rows.append({"split": split, "text": text,
-                     **split_measures(activity_probs, action_probs, dataset)})
+        activity, action = zero_shot_scores(dataset, truth)
+        activity_probs = None if activity is None else _probabilities(activity / temperature, False)
+        action_probs = _probabilities(action / temperature, True)
+        rows.append({"split": split, "text": text, **split_measures(activity_probs, action_probs, dataset)})
     return pd.DataFrame(rows)
-
-
-def _text_features(benchmark, dataset, text: str):
-    if text == "frozen":
-        return dataset.action_text_features, dataset.activity_text_features
-    if text == "clean":
-        truth = getattr(benchmark, "truth", None)
-        clean = getattr(truth, "clean_action_text_features", None)
-        if clean is None:
-            raise ValueError("benchmark.truth records no clean_action_text_features: use text='frozen'")
-        return torch.as_tensor(clean), getattr(truth, "clean_activity_text_features", None)
-    raise ValueError(f"text={text!r}: expected 'frozen' or 'clean'")
 
 
 def few_shot(benchmark, variants: Sequence[str | Variant], shots: Sequence[int], seeds: Sequence[int],
