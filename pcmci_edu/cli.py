@@ -2,7 +2,7 @@
 
 A full run on one dataset (see ``configs/`` and the README's "Full runs")::
 
-    pcmci-edu prepare breakfast --root DATA --accept-licence --include annotations features
+    pcmci-edu prepare breakfast --root DATA --accept-licence
     pcmci-edu extract breakfast --root DATA --config configs/breakfast.toml
     pcmci-edu train --config configs/breakfast.toml --root DATA --out runs/breakfast
     pcmci-edu evaluate --config configs/breakfast.toml --root DATA --out runs/breakfast
@@ -183,6 +183,59 @@ def _json_safe(value: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------------------
+# Results files beside the paper's numbers
+# ---------------------------------------------------------------------------------------
+
+PAPER_MAIN_TABLE: dict[str, dict[str, float | None]] = {
+    # method: Breakfast accuracy, Breakfast mAP, COIN accuracy, COIN mAP (percent), GFLOPs, params (M)
+    "Text4Vis": {"breakfast/accuracy": 95.49, "breakfast/mAP": 60.49, "coin/accuracy": 91.98,
+                 "coin/mAP": 63.39, "FLOPs": 835, "params": 287},
+    "MA-LMM": {"breakfast/accuracy": 93.00, "breakfast/mAP": 71.84, "coin/accuracy": 93.20,
+               "coin/mAP": 67.67, "FLOPs": 29063, "params": 7526},
+    "HierarQ": {"breakfast/accuracy": 97.18, "breakfast/mAP": 76.32, "coin/accuracy": 94.78,
+                "coin/mAP": 70.10, "FLOPs": 37877, "params": 7881},
+    "PCMCi": {"breakfast/accuracy": 97.46, "breakfast/mAP": 90.51, "coin/accuracy": 94.53,
+              "coin/mAP": 86.54, "FLOPs": 650, "params": 211, "charades/mAP": 53.3},
+}
+"""The poster's main comparison (Xu et al., CVPR 2026, "Main Comparison"; Charades mAP from its
+headline numbers), quoted in percent. The poster does not say which mAP convention each number
+uses, nor the units of FLOPs and Params."""
+
+
+def read_results(folder: str | Path) -> list[dict]:
+    """Every ``results.json`` written by ``pcmci-edu evaluate`` under ``folder`` (recursively).
+
+    A file that is not valid JSON or lacks the metrics is reported by name.
+    """
+    results = []
+    for path in sorted(Path(folder).rglob(RESULTS_FILE)):
+        try:
+            record = json.loads(path.read_text())
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}: not valid JSON ({error})") from error
+        if not isinstance(record.get("metrics"), dict) or "dataset" not in record:
+            raise ValueError(f"{path}: expected the 'dataset' and 'metrics' fields of `pcmci-edu evaluate`")
+        results.append({**record, "path": str(path)})
+    return results
+
+
+def results_rows(results: list[dict]) -> list[dict]:
+    """One row per results file: dataset, label, the three metrics in percent, device, commit."""
+    rows = []
+    for record in results:
+        metrics = record["metrics"]
+        rows.append({
+            "dataset": record["dataset"], "label": record.get("label") or "", "videos": record.get("num_videos"),
+            **{name: None if metrics.get(name) is None else round(100 * metrics[name], 2)
+               for name in ("accuracy", "mAP_all_classes", "mAP_present_classes")},
+            "device": (record.get("hardware") or {}).get("device", ""),
+            "commit": ((record.get("code_version") or {}).get("git_commit") or "")[:10],
+            "file": record["path"],
+        })
+    return rows
+
+
+# ---------------------------------------------------------------------------------------
 # Sub-commands
 # ---------------------------------------------------------------------------------------
 
@@ -291,9 +344,24 @@ def _extract(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def default_config_path(dataset: str) -> Path:
+    """``configs/<dataset>.toml`` of the repository checkout this package runs from.
+
+    >>> default_config_path("coin").name
+    'coin.toml'
+    """
+    path = Path(__file__).resolve().parents[1] / "configs" / f"{dataset}.toml"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path}: the run configurations live in the repository's configs/ folder, which a "
+            "pip install does not include; clone the repository (git clone "
+            "https://github.com/pcmci-edu/pcmci_edu) or pass --config")
+    return path
+
+
 def _run_config(arguments: argparse.Namespace) -> dict:
     if arguments.config is None:
-        arguments.config = Path(__file__).resolve().parents[1] / "configs" / f"{arguments.dataset}.toml"
+        arguments.config = default_config_path(arguments.dataset)
     return load_run_config(arguments.config, arguments.set)
 
 
@@ -416,7 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--root", type=Path, required=True, help="data folder; files go to <root>/<dataset>")
     prepare.add_argument("--include", nargs="+", default=["annotations"],
                          choices=("annotations", "features", "videos"),
-                         help="what to fetch (default: annotations); features = Breakfast's I3D release")
+                         help="what to fetch (default: annotations; Breakfast's come with its I3D features)")
     prepare.add_argument("--accept-licence", action="store_true",
                          help="you have read and accept the dataset's licence (all three: research only)")
     prepare.add_argument("--mirror", default=None, help="base URL serving the same file names")

@@ -119,7 +119,7 @@ def test_breakfast_reader_consumes_i3d_layout_features(tmp_path):
     from pcmci_edu.data.breakfast import Breakfast
 
     mini = make_miniature(tmp_path / "mini", "breakfast", num_train=3, num_test=2)
-    prepare("breakfast", tmp_path / "root", components=("annotations", "features"), local_dir=mini.mirror,
+    prepare("breakfast", tmp_path / "root", local_dir=mini.mirror,
             verify=False, accept_licence=True, progress=False)
     folder = tmp_path / "root" / "breakfast"
     rng = np.random.default_rng(0)

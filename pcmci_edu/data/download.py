@@ -146,14 +146,14 @@ DATASETS: dict[str, DatasetSources] = {
             ),
             Source(
                 name="mstcn-data",
-                component="features",
+                component="annotations",
                 description=(
-                    "MS-TCN release (Farha and Gall, CVPR 2019): Breakfast frame labels "
-                    "(groundTruth/), mapping.txt, splits/ and I3D features (features/, "
-                    "one (2048, T) .npy per video); the archive also holds 50Salads and "
-                    "GTEA, which are skipped"
+                    "MS-TCN release (Farha and Gall, CVPR 2019): Breakfast's frame labels "
+                    "(groundTruth/), mapping.txt and splits/, and in the same archive the I3D "
+                    "features (features/, one (2048, T) .npy per video); the archive also holds "
+                    "50Salads and GTEA, which are skipped"
                 ),
-                size="about 30 GB download, about 28 GB kept",
+                size="about 30 GB (the MS-TCN release's figure; Breakfast is most of it)",
                 filename="data.zip",
                 url="https://zenodo.org/records/3625992/files/data.zip?download=1",
                 member_prefix="data/breakfast/",
@@ -165,7 +165,7 @@ DATASETS: dict[str, DatasetSources] = {
                 name="videos",
                 component="videos",
                 description="the 1712 Breakfast videos (needed only to extract CLIP features)",
-                size="about 4 GB (15 fps, 320x240)",
+                size="a few GB (15 fps, 320x240; estimate)",
                 manual=(
                     "Open https://serre-lab.clps.brown.edu/resource/breakfast-actions-dataset/ , "
                     "download the videos (15 fps QVGA release) as the page directs, and unpack them "
@@ -239,7 +239,7 @@ DATASETS: dict[str, DatasetSources] = {
                 name="videos",
                 component="videos",
                 description="Charades_v1_480.zip: the 9848 videos scaled to 480p",
-                size="about 13 GB",
+                size="about 13 GB (twice that free while unpacking)",
                 filename="Charades_v1_480.zip",
                 url="https://ai2-public-datasets.s3-us-west-2.amazonaws.com/charades/Charades_v1_480.zip",
                 member_prefix="Charades_v1_480/",
@@ -503,8 +503,8 @@ def prepare(
 ) -> PrepareReport:
     """Download (or copy) a dataset's sources into ``<root>/<dataset>`` and list the rest.
 
-    ``components``: any of ``annotations``, ``features`` (Breakfast's I3D features),
-    ``videos``. ``mirror``: a base URL that replaces each official URL's location
+    ``components``: any of ``annotations``, ``features``, ``videos`` (Breakfast's frame
+    labels come in one archive with its I3D features, so its ``annotations`` hold both). ``mirror``: a base URL that replaces each official URL's location
     (``<mirror>/<filename>``), for an institutional mirror or a test server.
     ``local_dir``: a folder where the files already are (same file names); nothing
     is downloaded then. Sources already recorded in ``prepared.json`` are skipped.
