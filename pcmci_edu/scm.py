@@ -780,6 +780,24 @@ def masking_probe(scorer: CorrelationalScorer, test, masked) -> pd.DataFrame:
     })
 
 
+def companion_similarity(text_features, object_vectors: np.ndarray, companion_index: np.ndarray) -> np.ndarray:
+    """Cosine between each action's label-text embedding and its companion object's visual
+    vector (``H -> T``: a VLM's text for *fry egg* that points towards *pan*); NaN for actions
+    without a companion (``companion_index`` -1).
+
+    >>> companion_similarity(np.eye(2), np.array([[1.0, 0.0]]), np.array([0, -1])).tolist()
+    [1.0, nan]
+    """
+    text = np.asarray(text_features, dtype=np.float64)
+    objects = np.asarray(object_vectors, dtype=np.float64)
+    companion_index = np.asarray(companion_index)
+    result = np.full(len(text), np.nan)
+    has = companion_index >= 0
+    a, b = text[has], objects[companion_index[has]]
+    result[has] = (a * b).sum(axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    return result
+
+
 def context_predictiveness(train, splits: Mapping[str, object]) -> pd.DataFrame:
     """How well the context alone predicts the activity, fitted on ``train``.
 

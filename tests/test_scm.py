@@ -172,3 +172,51 @@ def test_charades_scene_predicts_actions(data_root):
     train, test = Charades(data_root, split="train"), Charades(data_root, split="test")
     result = scm.scene_predictiveness(train.scenes, train.actions, test.scenes, test.actions)
     assert result["mAP_scene"] > result["mAP_prior"]
+
+
+# --- probes on the embedded benchmark (the smoke preset builds in well under a second) ---
+
+
+@pytest.fixture(scope="module")
+def bench():
+    from pcmci_edu.data import make_benchmark
+
+    return make_benchmark("breakfast", profile="smoke", seed=0)
+
+
+def test_correlational_scorer_and_masking_probe(bench):
+    scorer = scm.CorrelationalScorer("activity").fit(bench["train"])
+    scores = scorer.scores(bench["test"])
+    assert scores.shape == (len(bench["test"]), bench["train"].num_activities)
+    np.testing.assert_allclose(scores.sum(axis=1), 1.0, atol=1e-6)
+    probe = scm.masking_probe(scorer, bench["test"], bench["test_masked"])
+    assert list(probe.columns) == ["video_id", "label", "score", "masked_score", "holds"]
+    assert probe.score.mean() > 1 / bench["train"].num_activities  # it learned something
+    assert probe.masked_score.mean() < probe.score.mean()
+    with pytest.raises(ValueError, match="does not hold the videos"):
+        scm.masking_probe(scorer, bench["test"], bench["val"])
+    with pytest.raises(RuntimeError, match="call fit"):
+        scm.CorrelationalScorer().scores(bench["test"])
+    with pytest.raises(ValueError, match="target must be"):
+        scm.CorrelationalScorer("frames")
+
+
+def test_isolated_action_scorer_scores_every_action(bench):
+    scores = scm.CorrelationalScorer("actions").fit(bench["train"]).scores(bench["test"])
+    assert scores.shape == (len(bench["test"]), bench["train"].num_actions)
+    assert ((scores >= 0) & (scores <= 1)).all()
+
+
+def test_context_predicts_activity_in_train_not_in_test_shift(bench):
+    table = scm.context_predictiveness(bench["train"], {"test": bench["test"], "test_shift": bench["test_shift"]})
+    rows = table.set_index("split")
+    assert rows.loc["train", "context_accuracy"] > 0.5
+    assert rows.loc["test_shift", "context_accuracy"] < rows.loc["train", "context_accuracy"] - 0.3
+    assert rows.loc["test_shift", "ami_context_activity"] < rows.loc["train", "ami_context_activity"]
+
+
+def test_frozen_text_points_at_the_companion_objects(bench):
+    truth = bench.truth
+    frozen = scm.companion_similarity(bench["train"].action_text_features, truth.object_vectors, truth.companion_index)
+    clean = scm.companion_similarity(truth.clean_action_text_features, truth.object_vectors, truth.companion_index)
+    assert np.nanmean(frozen) > np.nanmean(clean) + 0.2
