@@ -53,6 +53,9 @@ def test_parts_sum_to_frames_and_masking_removes_the_action(smoke):
     assert np.all(masked.parts["action"] == 0)
     np.testing.assert_allclose(masked.frames, test.frames - test.parts["action"], atol=1e-5)
     np.testing.assert_array_equal(masked.actions, test.actions)
+    shift = smoke["test_shift"]  # aligned with test: same scripts and noise, confounders redrawn
+    np.testing.assert_array_equal(shift.frame_actions, test.frame_actions)
+    np.testing.assert_allclose(shift.parts["noise"], test.parts["noise"], atol=1e-5)
 
 
 def test_labels_come_from_the_frame_level_scripts(smoke):

@@ -221,6 +221,9 @@ def test_charades_reader_on_a_tiny_file(tiny_charades):
     assert train.objects == [["food", "stove"], ["clothes", "bed"], ["clothes"]]
     assert train.action_texts[2] == "Opening a door" and train.action_names[0] == "c000"
     assert len(Charades(tiny_charades, "test")) == 1
+    part = train.subset([2, 0])
+    assert part.video_ids == ["CCCCC", "AAAAA"] and part.scenes == ["Bedroom", "Kitchen"]
+    assert part.objects == [["clothes"], ["food", "stove"]]
 
 
 def test_charades_malformed_action_string_names_file_line_field(tiny_charades):

@@ -34,7 +34,9 @@ Splits: ``train``, ``val``, ``test`` (one distribution), ``test_shift`` (the tes
 scripts and noise with context and objects redrawn independently of the labels),
 ``test_masked`` (the test videos with the action part removed: context, objects and noise
 kept; a causal model's score for the true label must fall), ``train_oracle`` (the train
-videos with the confounders broken, for an oracle reference).
+videos with the confounders broken, for an oracle reference). Paired splits are aligned:
+video ``i`` of ``test_shift`` and ``test_masked`` is video ``i`` of ``test`` (same script,
+timing and noise), and video ``i`` of ``train_oracle`` is video ``i`` of ``train``.
 
 Default strengths were chosen with linear probes only, before any model was trained, by the
 rule in :data:`SELECTION_RULE` over :data:`SELECTION_GRID` (:func:`select_strengths`;

@@ -118,6 +118,15 @@ class Charades(VideoDataset):
     def _from_arguments(cls, arguments: dict) -> VideoDataset:
         return VideoDataset(**arguments)
 
+    def subset(self, indices, split: str | None = None) -> VideoDataset:
+        """The videos at ``indices``, keeping ``scenes``, ``objects`` and ``lengths``."""
+        indices = [int(i) for i in indices]
+        result = super().subset(indices, split)
+        result.scenes = [self.scenes[i] for i in indices]
+        result.objects = [self.objects[i] for i in indices]
+        result.lengths = self.lengths[indices]
+        return result
+
 
 def _read_csv(path: Path):
     if not path.is_file():
