@@ -25,6 +25,7 @@ so ``-n`` still reports them.
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import inspect
 import pkgutil
@@ -64,8 +65,14 @@ def _documented_data(module: ModuleType) -> set[str]:
 def public_names(module: ModuleType) -> list[str]:
     """The names a module offers: ``__all__``, else its own functions, classes, constants and
     documented data."""
+    return list(_public_names(module.__name__))
+
+
+@functools.lru_cache(maxsize=None)
+def _public_names(module_name: str) -> tuple[str, ...]:
+    module = importlib.import_module(module_name)
     if hasattr(module, "__all__"):
-        return list(module.__all__)
+        return tuple(module.__all__)
     documented = _documented_data(module)
     names = []
     for name, value in vars(module).items():
@@ -77,18 +84,23 @@ def public_names(module: ModuleType) -> list[str]:
         elif name in documented or (name.isupper() and not isinstance(value, TypeVar)
                                     and _assigned_at_top_level(module.__name__, name)):
             names.append(name)
-    return names
+    return tuple(names)
 
 
-def _assigned_at_top_level(module_name: str, name: str) -> bool:
-    """Whether the module's own source binds ``name`` by an assignment (not an import)."""
+@functools.lru_cache(maxsize=None)
+def _top_level_assignments(module_name: str) -> frozenset[str]:
+    """The names the module's own source binds by an assignment (not an import)."""
     source = inspect.getsource(importlib.import_module(module_name))
+    names = set()
     for statement in ast.parse(source).body:
         targets = (statement.targets if isinstance(statement, ast.Assign)
                    else [statement.target] if isinstance(statement, ast.AnnAssign) else [])
-        if any(isinstance(target, ast.Name) and target.id == name for target in targets):
-            return True
-    return False
+        names.update(target.id for target in targets if isinstance(target, ast.Name))
+    return frozenset(names)
+
+
+def _assigned_at_top_level(module_name: str, name: str) -> bool:
+    return name in _top_level_assignments(module_name)
 
 
 def canonical_home(module: ModuleType, name: str, modules: list[str]) -> str:
