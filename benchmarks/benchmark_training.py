@@ -6,8 +6,8 @@
 Measures, in one process and on the same batches: the time of one training step (forward,
 backward, AdamW) of the base and of PCMCi (ICH -> ICI -> IVC), their ratio and videos per
 second; the wall time of a complete book-profile training run of each; the peak memory of
-each (a fresh child process per model: its peak resident set on the CPU, or
-``torch.cuda.max_memory_allocated`` on a GPU); and the cost table of
+each training step (``torch.cuda.max_memory_allocated`` on a GPU, torch's profiler's
+allocation trace on the CPU); and the cost table of
 :mod:`pcmci_edu.cost`. Writes everything to ``results/benchmark_training.txt``.
 """
 
@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import argparse
 import io
-import multiprocessing
 import os
 import platform
-import resource
 import statistics
 import time
 from contextlib import redirect_stdout
@@ -66,33 +64,22 @@ def step_times(model: PCMCi, frames: torch.Tensor, activities: torch.Tensor, act
     return seconds
 
 
-def _peak_memory_child(interventions, batch_size, device_name, queue) -> None:
-    """Build one model, train a few steps and report the process's peak memory (MiB)."""
-    device = torch.device(device_name)
-    train = make_benchmark("breakfast", profile="book", seed=0)["train"]
-    model = PCMCi.from_dataset(train, interventions=interventions)
-    items = [train[i] for i in range(batch_size)]
-    frames = torch.stack([item["frames"] for item in items])
-    activities = torch.stack([item["activity"] for item in items])
-    actions = torch.stack([item["actions"] for item in items])
+def peak_memory(model: PCMCi, batch, device: torch.device) -> float:
+    """Peak tensor memory (MiB) of one training step after a warm-up step: on a GPU
+    ``torch.cuda.max_memory_allocated``; on the CPU the running sum of the allocations and
+    frees that torch's profiler records, in time order (an approximation)."""
+    step_times(model, *batch, device, steps=1, warmup=0)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    step_times(model, frames, activities, actions, device, steps=3, warmup=1)
-    if device.type == "cuda":
-        queue.put(torch.cuda.max_memory_allocated() / 2**20)
-    else:
-        queue.put(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-
-
-def peak_memory(interventions, batch_size: int, device: torch.device) -> float:
-    """Peak memory in MiB of a fresh process that trains the model for a few steps."""
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    process = context.Process(target=_peak_memory_child, args=(interventions, batch_size, str(device), queue))
-    process.start()
-    value = queue.get(timeout=600)
-    process.join()
-    return value
+        step_times(model, *batch, device, steps=1, warmup=0)
+        return torch.cuda.max_memory_allocated() / 2**20
+    with torch.profiler.profile(profile_memory=True) as profiler:
+        step_times(model, *batch, device, steps=1, warmup=0)
+    level = peak = 0
+    for event in sorted(profiler.events(), key=lambda event: event.time_range.start):
+        level += event.self_cpu_memory_usage
+        peak = max(peak, level)
+    return peak / 2**20
 
 
 def main() -> None:
@@ -101,8 +88,12 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--steps", type=int, default=30, help="timed steps per model")
     parser.add_argument("--device", default=None, help="cpu, cuda (default: CUDA when present)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (the chapters' smoke/book runs use 1)")
     parser.add_argument("--output", default=str(OUTPUT))
     arguments = parser.parse_args()
+    if arguments.threads is not None:
+        torch.set_num_threads(arguments.threads)
     device = resolve_device(arguments.device)
     load_before = os.getloadavg()
     lines: list[str] = []
@@ -115,7 +106,8 @@ def main() -> None:
     train = benchmark["train"]
     say("# Training cost: base vs PCMCi on the book-profile Breakfast benchmark")
     say(f"command: python benchmarks/benchmark_training.py --epochs {arguments.epochs} "
-        f"--batch-size {arguments.batch_size} --steps {arguments.steps}")
+        f"--batch-size {arguments.batch_size} --steps {arguments.steps}"
+        + (f" --threads {arguments.threads}" if arguments.threads is not None else ""))
     say(f"date (UTC): {time.strftime('%Y-%m-%d %H:%M', time.gmtime())}; torch {torch.__version__}; "
         f"{platform.processor() or platform.machine()}; device: {_describe(device)}; "
         f"torch threads: {torch.get_num_threads()}; CPU cores: {os.cpu_count()}")
@@ -156,10 +148,12 @@ def main() -> None:
         say(f"{name:>6}: {seconds:6.1f} s  ({arguments.epochs * len(train) / seconds:6.0f} videos/s)")
     say()
 
-    say("## Peak memory (a fresh process per model, training a few steps)")
-    kind = "torch.cuda.max_memory_allocated" if device.type == "cuda" else "peak resident set (ru_maxrss)"
+    kind = ("torch.cuda.max_memory_allocated" if device.type == "cuda"
+            else "tensor allocations traced by torch's profiler, approximate")
+    say(f"## Peak tensor memory of one training step, batch {arguments.batch_size} ({kind})")
     for name, order in MODELS.items():
-        say(f"{name:>6}: {peak_memory(order, arguments.batch_size, device):8.1f} MiB  ({kind})")
+        peak = peak_memory(PCMCi.from_dataset(train, interventions=order), (frames, activities, actions), device)
+        say(f"{name:>6}: {peak:8.1f} MiB")
     say()
 
     say("## Cost per video (pcmci_edu.cost; torch's FlopCounterMode counts 2 FLOPs per multiply-add,")

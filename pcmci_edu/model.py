@@ -235,6 +235,8 @@ class PCMCi(nn.Module):
         if "ivc" in config.interventions and config.ivc_sampling == "cross_sample":
             memory = build_memory(train_set, config.ivc_memory_size, config.seed)
         activity_features = train_set.activity_text_features if train_set.has_activities else None
+        if train_set.has_activities and activity_features is None:
+            raise ValueError(f"{train_set.name} {train_set.split} has activities but no activity_text_features")
         return cls(config, train_set.action_text_features, activity_features, relations, dictionary, memory)
 
     @property

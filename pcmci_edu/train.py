@@ -378,7 +378,7 @@ def _save_checkpoint(path: Path, model, optimizer, scheduler, scaler, config: Tr
 
 def _load_checkpoint(path: Path, model, optimizer, scheduler, scaler, config: TrainConfig):
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
         raise RuntimeError(f"cannot read the checkpoint {path}: {error}") from error
     saved = {name: state["train_config"][name] for name in config.schedule_fields()}

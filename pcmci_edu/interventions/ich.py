@@ -102,30 +102,34 @@ class PrototypeDictionary:
 
 
 def build_prototypes(train_dataset, num_prototypes: int = 64, seed: int = 0,
-                     max_frames: int = 50_000) -> PrototypeDictionary:
+                     max_frames: int = 10_000) -> PrototypeDictionary:
     """k-means of the training frame features (scikit-learn); ``p(h)`` = cluster frequency.
 
-    At most ``max_frames`` frames (a seeded random subset) are clustered.
+    At most ``max_frames`` frames (a seeded random subset) are clustered, which keeps it to
+    seconds on a CPU; the prior counts every training frame's nearest prototype.
     """
     from sklearn.cluster import KMeans
 
     frames = _all_frames(train_dataset)
-    generator = np.random.default_rng(seed)
-    if len(frames) > max_frames:
-        frames = frames[generator.choice(len(frames), size=max_frames, replace=False)]
     if len(frames) < num_prototypes:
         raise ValueError(
             f"{num_prototypes} prototypes need at least as many training frames; "
             f"{getattr(train_dataset, 'name', 'the dataset')} has {len(frames)}")
-    kmeans = KMeans(n_clusters=num_prototypes, n_init=1, random_state=seed).fit(frames)
-    counts = np.bincount(kmeans.labels_, minlength=num_prototypes).astype(np.float64)
-    prior = (counts + 1e-3) / (counts + 1e-3).sum()
+    sample = frames
+    if len(frames) > max_frames:
+        sample = frames[np.random.default_rng(seed).choice(len(frames), size=max_frames, replace=False)]
+    kmeans = KMeans(n_clusters=num_prototypes, n_init=1, random_state=seed).fit(sample)
+    counts = np.bincount(kmeans.predict(frames), minlength=num_prototypes).astype(np.float64)
+    prior = (counts + 1e-3) / (counts + 1e-3).sum()          # p(h) > 0: log-domain Sinkhorn takes log p(h)
     return PrototypeDictionary(torch.as_tensor(kmeans.cluster_centers_, dtype=torch.float32),
                                torch.as_tensor(prior, dtype=torch.float32))
 
 
 def _all_frames(dataset) -> np.ndarray:
     """All frame features of a dataset, ``[V * N, D]`` float32."""
+    if hasattr(dataset, "all_frames"):
+        frames = np.asarray(dataset.all_frames(), dtype=np.float32)
+        return frames.reshape(-1, frames.shape[-1])
     return np.concatenate([dataset[i]["frames"].numpy() for i in range(len(dataset))]).astype(np.float32)
 
 

@@ -65,7 +65,10 @@ def build_memory(train_dataset, size: int = 64, seed: int = 0) -> torch.Tensor:
     mean frame features (scikit-learn), ``[size, D]``; all videos when there are fewer."""
     from sklearn.cluster import KMeans
 
-    videos = np.stack([train_dataset[i]["frames"].numpy().mean(0) for i in range(len(train_dataset))])
+    if hasattr(train_dataset, "all_frames"):
+        videos = np.asarray(train_dataset.all_frames(), dtype=np.float32).mean(1)
+    else:
+        videos = np.stack([train_dataset[i]["frames"].numpy().mean(0) for i in range(len(train_dataset))])
     if len(videos) <= size:
         return torch.as_tensor(videos, dtype=torch.float32)
     kmeans = KMeans(n_clusters=size, n_init=1, random_state=seed).fit(videos)
