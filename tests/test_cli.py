@@ -111,3 +111,55 @@ def test_prepare_extract_train_evaluate_end_to_end(dataset: str, tmp_path: Path,
     assert results["code_version"]["pcmci_edu"] and "git_commit" in results["code_version"]
     assert results["hardware"]["device"] and results["hardware"]["world_size"] == 1
     assert not math.isnan(results["metrics"]["mAP_all_classes"])
+
+
+@pytest.mark.slow
+def test_train_runs_data_parallel_under_torchrun(tmp_path: Path):
+    """Two CPU processes (gloo) stand in for two GPUs: rank 0 writes the model, evaluate reads it."""
+    import shutil
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from pcmci_edu.data import Breakfast, FeatureStore
+
+    if shutil.which("torchrun", path=str(Path(sys.executable).parent)) is None:
+        pytest.skip("torchrun is not installed beside this Python")
+    mini = make_miniature(tmp_path / "mini", "breakfast", num_train=4, num_test=2)
+    root, run = tmp_path / "data", tmp_path / "run"
+    assert cli.main(["prepare", "breakfast", "--root", str(root), "--from-dir", str(mini.mirror),
+                     "--no-verify", "--accept-licence"]) == 0
+    store = FeatureStore(root / "breakfast" / "features" / "clip_vit_b16_openai")
+    rng = np.random.default_rng(0)
+    for video_id in mini.video_ids["train"] + mini.video_ids["test"]:
+        store.write(video_id, rng.normal(size=(8, 16)))  # training needs features, not how they were made
+    train = Breakfast(root / "breakfast", "train")
+    store.write_text_features(rng.normal(size=(len(train.action_names), 16)),
+                              rng.normal(size=(len(train.activity_names), 16)))
+    config = str(REPO_ROOT / "configs" / "breakfast.toml")
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "torchrun"), "--standalone", "--nproc_per_node=2",
+         "-m", "pcmci_edu.cli", "train", "--config", config, "--root", str(root), "--out", str(run),
+         "--epochs", "2", *RUN_OPTIONS], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    history = (run / "history.csv").read_text().splitlines()
+    assert len(history) == 3  # header + two epochs, written once (rank 0)
+    assert cli.main(["evaluate", "--config", config, "--root", str(root), "--out", str(run), *RUN_OPTIONS]) == 0
+    assert json.loads((run / "results.json").read_text())["config"]["train"]["epochs"] == 2
+
+
+def test_results_files_are_read_back_and_bad_ones_named(tmp_path: Path):
+    good = {"dataset": "charades", "split": "test", "num_videos": 1863, "label": "",
+            "metrics": {"accuracy": None, "mAP_all_classes": 0.4, "mAP_present_classes": 0.5},
+            "hardware": {"device": "cuda: NVIDIA H200"}, "code_version": {"git_commit": "0123456789abcdef"}}
+    (tmp_path / "charades").mkdir()
+    (tmp_path / "charades" / "results.json").write_text(json.dumps(good))
+    rows = cli.results_rows(cli.read_results(tmp_path))
+    assert rows[0]["mAP_present_classes"] == 50.0 and rows[0]["accuracy"] is None
+    assert rows[0]["commit"] == "0123456789"
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "results.json").write_text("{\"dataset\": \"coin\"}")
+    with pytest.raises(ValueError, match="broken/results.json: expected the 'dataset' and 'metrics'"):
+        cli.read_results(tmp_path)
+    assert set(cli.PAPER_MAIN_TABLE["PCMCi"]) >= {"breakfast/mAP", "coin/mAP", "charades/mAP"}

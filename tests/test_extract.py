@@ -151,3 +151,15 @@ def test_breakfast_reader_consumes_i3d_layout_features(tmp_path):
     assert tuple(imported[0]["frames"].shape) == (16, 2048)
     again = extract.import_published_features(published, small, num_frames=16, progress=False)
     assert not again.written and len(again.skipped) == len(lengths)
+
+
+def test_pretrained_takes_a_local_checkpoint_file(clip_model, clips, tmp_path):
+    import torch
+
+    model, preprocess, _ = clip_model
+    checkpoint = tmp_path / "my_clip_weights.pt"
+    torch.save(model.state_dict(), checkpoint)
+    loaded, loaded_preprocess, _ = extract.load_clip(SMALL_MODEL, str(checkpoint), "cpu", image_size=64)
+    frames = torch.stack([preprocess(image) for image in extract.decode_frames(clips[-1], 2)])
+    np.testing.assert_allclose(extract.encode_images(loaded, frames), extract.encode_images(model, frames),
+                               atol=1e-5)
