@@ -39,7 +39,7 @@ video ``i`` of ``test_shift`` and ``test_masked`` is video ``i`` of ``test`` (sa
 timing and noise), and video ``i`` of ``train_oracle`` is video ``i`` of ``train``.
 
 Default strengths were chosen with linear probes only, before any model was trained, by the
-rule in :data:`SELECTION_RULE` over :data:`SELECTION_GRID` (:func:`select_strengths`;
+rule in ``SELECTION_RULE`` over ``SELECTION_GRID`` (:func:`select_strengths`;
 ``python benchmarks/benchmark_generation.py --grid`` writes the whole grid to
 ``results/benchmark_probes.txt``). The rule picks the weakest confounders for which a
 linear probe of the whole features loses at least 0.10 mAP on ``test_shift`` while an
@@ -719,7 +719,7 @@ SELECTION_RULE = (
 def select_strengths(preset: str, profile: str = "book", seed: int = 0,
                      grid: dict[str, tuple[float, ...]] = SELECTION_GRID,
                      progress: bool = False) -> tuple["pandas.DataFrame", dict[str, float] | None]:
-    """Run the probe grid of :data:`SELECTION_RULE` for one preset: (table, chosen strengths or None)."""
+    """Run the probe grid of ``SELECTION_RULE`` for one preset: (table, chosen strengths or None)."""
     import pandas as pd
     from tqdm.auto import tqdm
 
