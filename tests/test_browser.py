@@ -35,7 +35,12 @@ from __future__ import annotations
 
 import functools
 import http.server
+import importlib
+import inspect
+import json
 import os
+import pkgutil
+import posixpath
 import re
 import shutil
 import threading
@@ -119,8 +124,6 @@ class _AnchorsAndWidgets(HTMLParser):
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "script" and self._script_type:
-            import json
-
             body = json.loads("".join(self._script_text))
             if self._script_type == WIDGET_VIEW:
                 self.view_models.append(body["model_id"])
@@ -197,16 +200,12 @@ def test_api_page_lists_every_public_name(site: Path):
     Public, as the page's generator defines it: a module's ``__all__``, else the functions and
     classes it defines. A name re-exported from another module is documented there.
     """
-    import importlib
-    import inspect
-    import pkgutil
-
     from sphinx.util.inventory import InventoryFile
 
     import pcmci_edu
 
     with open(site / "objects.inv", "rb") as stream:
-        inventory = InventoryFile.load(stream, "", posixpath_join)
+        inventory = InventoryFile.load(stream, "", posixpath.join)
     documented = {name: uri for kind, entries in inventory.items() if kind.startswith("py:")
                   for name, (_, _, uri, _) in entries.items()}
     modules = ["pcmci_edu"] + [info.name for info in pkgutil.walk_packages(pcmci_edu.__path__, "pcmci_edu.")
@@ -233,10 +232,6 @@ def test_api_page_lists_every_public_name(site: Path):
                 elsewhere.append(found[0])
     assert not missing, f"not on the API page (book/api.md): {missing}"
     assert not elsewhere, f"documented outside book/api.md: {elsewhere}"
-
-
-def posixpath_join(base: str, target: str) -> str:
-    return f"{base}{target}"
 
 
 def test_chapters_have_a_colab_button(site: Path):
