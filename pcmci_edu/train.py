@@ -255,7 +255,8 @@ def fit(model: nn.Module, train_set, eval_sets: Mapping[str, Any] | None = None,
     Returns the :class:`History`. With ``config.checkpoint_dir`` a checkpoint is written
     atomically after every epoch and, with ``config.resume``, training continues from it
     (same configuration required). ``on_epoch_end(epoch, row)`` runs after each epoch's
-    checkpoint (the tests interrupt a run from it). The model is left on the training
+    checkpoint (the tests interrupt a run from it). Each epoch reseeds torch's global random
+    generator from ``(config.seed, epoch)`` (dropout). The model is left on the training
     device, in eval mode.
     """
     config = config or TrainConfig()
