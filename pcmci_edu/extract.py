@@ -82,25 +82,54 @@ class ExtractionConfig:
             raise ValueError(f"text_template={self.text_template!r}: expected a '{{}}' for the label phrase")
 
 
-def _decode_at(path: Path, indices: np.ndarray) -> tuple[dict[int, object], int]:
-    """Decode frames sequentially; keep those at ``indices``. Returns (frames, frames seen)."""
+SEEK_GAP = 300
+"""When the next sampled frame is more than this many frames ahead, the decoder seeks to the
+keyframe before it instead of decoding every frame in between (long videos)."""
+
+
+def _frame_index(frame, stream) -> int | None:
+    """A frame's index from its timestamp: ``(pts - start) x time base x frame rate``."""
+    rate = stream.average_rate or stream.guessed_rate
+    if frame.pts is None or not rate or stream.time_base is None:
+        return None
+    return int(round(float((frame.pts - (stream.start_time or 0)) * stream.time_base * rate)))
+
+
+def _decode_at(path: Path, indices: np.ndarray, seek_gap: int = SEEK_GAP) -> tuple[dict[int, object], int]:
+    """Decode the frames at ``indices``. Returns (PIL image by index, frames up to the last decoded).
+
+    Frames are numbered by their timestamps (by counting where a frame has none), which lets the
+    decoder seek ahead over long gaps. A wanted frame missing from a variable-frame-rate stream
+    is replaced by the next one decoded.
+    """
     import av
 
-    wanted = set(int(i) for i in indices)
-    last = max(wanted)
     kept: dict[int, object] = {}
-    seen = 0
+    position, image = -1, None
     with av.open(str(path)) as container:
         if not container.streams.video:
             raise VideoDecodeError(f"{path}: no video stream")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        for seen, frame in enumerate(container.decode(stream), start=1):
-            if seen - 1 in wanted:
-                kept[seen - 1] = frame.to_image()
-            if seen - 1 >= last:
-                break
-    return kept, seen
+        rate = stream.average_rate or stream.guessed_rate
+        frames = container.decode(stream)
+        for target in sorted(set(int(i) for i in indices)):
+            if position >= target and image is not None:
+                kept[target] = image
+                continue
+            if rate and stream.time_base and target - position > seek_gap:
+                offset = (stream.start_time or 0) + int(target / rate / stream.time_base)
+                container.seek(offset, stream=stream, backward=True, any_frame=False)
+                frames = container.decode(stream)
+            for frame in frames:
+                index = _frame_index(frame, stream)
+                position = position + 1 if index is None else index
+                if position >= target:
+                    image = kept[target] = frame.to_image()
+                    break
+            else:
+                break  # the stream ended before this frame
+    return kept, position + 1
 
 
 def count_frames(path: str | Path) -> int:
@@ -170,8 +199,17 @@ def load_clip(model_name: str = DEFAULT_MODEL, pretrained: str | None = DEFAULT_
             log.warning("%s looks like OpenAI weights: they need the model name %s-quickgelu",
                         checkpoint, model_name)
         pretrained = str(checkpoint)
-    model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=pretrained,
-                                                                 force_image_size=image_size)
+    try:
+        model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=pretrained,
+                                                                     force_image_size=image_size)
+    except RuntimeError as error:
+        if pretrained is None or Path(pretrained).is_file():
+            raise
+        raise RuntimeError(
+            f"could not load the {pretrained!r} weights of {model_name}: {error}. open_clip downloads "
+            "them on first use; without network, fetch the checkpoint elsewhere and pass "
+            "--pretrained /path/to/checkpoint (OpenAI weights then need the -quickgelu model name)"
+        ) from error
     model = model.to(device).eval()
     return model, preprocess, open_clip.get_tokenizer(model_name)
 

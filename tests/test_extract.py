@@ -100,6 +100,8 @@ def test_options_are_checked_with_clear_errors():
         _config(sampling="middle")
     with pytest.raises(FileNotFoundError, match="no such checkpoint"):
         extract.load_clip(SMALL_MODEL, "/nonexistent/open_clip_model.bin")
+    with pytest.raises(RuntimeError, match="pass --pretrained /path/to/checkpoint"):
+        extract.load_clip(SMALL_MODEL, "no_such_weights_tag")
 
 
 def test_find_videos_maps_breakfast_files_to_annotation_ids(clips, tmp_path):
@@ -163,3 +165,43 @@ def test_pretrained_takes_a_local_checkpoint_file(clip_model, clips, tmp_path):
     frames = torch.stack([preprocess(image) for image in extract.decode_frames(clips[-1], 2)])
     np.testing.assert_allclose(extract.encode_images(loaded, frames), extract.encode_images(model, frames),
                                atol=1e-5)
+
+
+def _numbered_video(path: Path, frames: int, keyframe_interval: int) -> None:
+    """An H.264 video whose frame i shows the bits of i as black and white stripes."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.options = {"g": str(keyframe_interval), "bf": "2"}
+        for index in range(frames):
+            image = np.zeros((48, 64, 3), dtype=np.uint8)
+            for bit in range(11):
+                image[:, bit * 5:(bit + 1) * 5] = 255 * ((index >> bit) & 1)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def _shown_number(image) -> int:
+    stripes = np.asarray(image)[24, 2::5, 0][:11]
+    return sum(1 << bit for bit, value in enumerate(stripes) if value > 127)
+
+
+def test_frames_are_the_sampled_ones_with_and_without_seeking(tmp_path):
+    import av
+
+    if "libx264" not in av.codecs_available:
+        pytest.skip("this PyAV build has no H.264 encoder to write the test video")
+    path = tmp_path / "numbered.mp4"
+    _numbered_video(path, frames=1200, keyframe_interval=30)
+    assert extract.count_frames(path) == 1200
+    wanted = np.array([0, 5, 100, 101, 500, 900, 1199])
+    for seek_gap in (10**9, 10):  # decode everything in between, or seek over gaps
+        kept, seen = extract._decode_at(path, wanted, seek_gap=seek_gap)
+        assert [_shown_number(kept[i]) for i in wanted] == wanted.tolist(), seek_gap
+        assert seen == 1200
+    images = extract.decode_frames(path, num_frames=8)
+    assert [_shown_number(image) for image in images] == extract.sample_indices(1200, 8).tolist()
