@@ -112,7 +112,12 @@ def _store_dir(config: dict, root: str | Path) -> Path:
 
 
 def open_split(config: dict, root: str | Path, split: str, with_features: bool = True):
-    """The real reader for ``config['dataset']['name']`` on one split, with its feature store."""
+    """The real reader for ``config['dataset']['name']`` on one split, with its feature store.
+
+    Videos listed in the annotations but absent from the store (a COIN video no longer online,
+    a file that failed to decode) are left out with a printed count; the dataset then records
+    ``videos_without_features``.
+    """
     from pcmci_edu import data
 
     name = config["dataset"]["name"]
@@ -123,14 +128,49 @@ def open_split(config: dict, root: str | Path, split: str, with_features: bool =
     keywords: dict[str, Any] = {"split": split}
     if name == "breakfast":
         keywords["subset"] = config["dataset"].get("subset", "person")
-    if with_features:
-        store = _store_dir(config, root)
-        if not store.is_dir():
-            raise FileNotFoundError(f"{store}: no feature store; run `pcmci-edu extract {name}` first")
-        keywords["features"] = store
-        if "num_frames" in config["dataset"]:
-            keywords["num_frames"] = int(config["dataset"]["num_frames"])
-    return reader(_dataset_dir(config, root), **keywords)
+    annotations = reader(_dataset_dir(config, root), **keywords)
+    annotations.videos_without_features = []
+    if not with_features:
+        return annotations
+    store_dir = _store_dir(config, root)
+    if not store_dir.is_dir():
+        raise FileNotFoundError(f"{store_dir}: no feature store; run `pcmci-edu extract {name}` first")
+    store = data.FeatureStore(store_dir)
+    num_frames = int(config["dataset"].get("num_frames", 32))
+    missing = store.missing(annotations.video_ids)
+    if not missing:
+        dataset = reader(_dataset_dir(config, root), features=store, num_frames=num_frames, **keywords)
+        dataset.videos_without_features = []
+        return dataset
+    if len(missing) == len(annotations):
+        store.require(annotations.video_ids, listed_in=f"{name} {split}")  # raises, naming the store
+    from pcmci_edu.extract import FAILED_LOG
+
+    print(f"{name} {split}: {len(missing)} of {len(annotations)} annotated videos have no features in "
+          f"{store_dir} (not fetched, or failed to decode: see {FAILED_LOG}); they are left out")
+    return _with_features(annotations, store, num_frames, sampling="random" if split == "train" else "uniform",
+                          missing=missing)
+
+
+def _with_features(annotations, store, num_frames: int, sampling: str, missing: list[str]):
+    """The videos of an annotation-only split that the store has, reading their features from it."""
+    import torch
+
+    from pcmci_edu.data.features import frame_loader
+
+    absent = set(missing)
+    dataset = annotations.subset([i for i, video in enumerate(annotations.video_ids) if video not in absent])
+    texts = store.read_text_features(dataset.num_actions, dataset.num_activities or None)
+    if texts is None:
+        raise FileNotFoundError(f"{store.root}: no text_features.npz; run `pcmci-edu extract` first")
+    dataset.frame_loader = frame_loader(store, dataset.video_ids, num_frames, sampling)
+    dataset.num_frames = num_frames
+    dataset.feature_dim = store.read_all_frames(dataset.video_ids[0]).shape[1]
+    dataset.action_text_features = torch.as_tensor(texts["actions"], dtype=torch.float32)
+    dataset.activity_text_features = (torch.as_tensor(texts["activities"], dtype=torch.float32)
+                                      if "activities" in texts else None)
+    dataset.videos_without_features = sorted(absent)
+    return dataset
 
 
 def code_version() -> dict[str, Any]:
@@ -226,6 +266,7 @@ def results_rows(results: list[dict]) -> list[dict]:
         metrics = record["metrics"]
         rows.append({
             "dataset": record["dataset"], "label": record.get("label") or "", "videos": record.get("num_videos"),
+            "videos without features": record.get("videos_without_features"),
             **{name: None if metrics.get(name) is None else round(100 * metrics[name], 2)
                for name in ("accuracy", "mAP_all_classes", "mAP_present_classes")},
             "device": (record.get("hardware") or {}).get("device", ""),
@@ -438,6 +479,7 @@ def _evaluate(arguments: argparse.Namespace) -> int:
     metrics = evaluate(model, test_set)
     results = {
         "dataset": config["dataset"]["name"], "split": test_split, "num_videos": len(test_set),
+        "videos_without_features": len(test_set.videos_without_features),
         "label": arguments.label,
         "metrics": {name: metrics[name] for name in ("accuracy", "mAP_all_classes", "mAP_present_classes")},
         "config": state["run_config"], "model_config": state["model_config"],

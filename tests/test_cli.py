@@ -163,3 +163,25 @@ def test_results_files_are_read_back_and_bad_ones_named(tmp_path: Path):
     with pytest.raises(ValueError, match="broken/results.json: expected the 'dataset' and 'metrics'"):
         cli.read_results(tmp_path)
     assert set(cli.PAPER_MAIN_TABLE["PCMCi"]) >= {"breakfast/mAP", "coin/mAP", "charades/mAP"}
+
+
+def test_videos_without_features_are_left_out_and_counted(tmp_path: Path, capsys):
+    """COIN: a video no longer online (no file) and a corrupt one; the rest still trains and evaluates."""
+    mini = make_miniature(tmp_path / "mini", "coin", num_train=4, num_test=3)
+    root, run = tmp_path / "data", tmp_path / "run"
+    offline, corrupt = mini.video_ids["train"][0], mini.video_ids["test"][0]
+    (mini.videos / f"{offline}.mp4").unlink()
+    (mini.videos / f"{corrupt}.mp4").write_bytes(b"\x00" * 1000)
+    assert cli.main(["prepare", "coin", "--root", str(root), "--include", "annotations", "videos",
+                     "--from-dir", str(mini.mirror), "--no-verify", "--accept-licence"]) == 0
+    assert "videos_to_fetch.txt" in capsys.readouterr().out
+    assert cli.main(["extract", "coin", "--root", str(root), "--videos", str(mini.videos), *EXTRACT_OPTIONS]) == 0
+    printed = capsys.readouterr().out
+    assert "1 of 7 annotated videos have no file" in printed and f"failed {corrupt}" in printed
+    config = str(REPO_ROOT / "configs" / "coin.toml")
+    assert cli.main(["train", "--config", config, "--root", str(root), "--out", str(run), "--epochs", "1",
+                     *RUN_OPTIONS]) == 0
+    assert "coin train: 1 of 4 annotated videos have no features" in capsys.readouterr().out
+    assert cli.main(["evaluate", "--config", config, "--root", str(root), "--out", str(run), *RUN_OPTIONS]) == 0
+    results = json.loads((run / "results.json").read_text())
+    assert results["num_videos"] == 2 and results["videos_without_features"] == 1
