@@ -185,3 +185,28 @@ def test_videos_without_features_are_left_out_and_counted(tmp_path: Path, capsys
     assert cli.main(["evaluate", "--config", config, "--root", str(root), "--out", str(run), *RUN_OPTIONS]) == 0
     results = json.loads((run / "results.json").read_text())
     assert results["num_videos"] == 2 and results["videos_without_features"] == 1
+
+
+def test_extract_imports_published_i3d_features(tmp_path: Path, capsys):
+    import numpy as np
+
+    from pcmci_edu.data import FeatureStore
+
+    mini = make_miniature(tmp_path / "mini", "breakfast", num_train=3, num_test=2)
+    root = tmp_path / "data"
+    assert cli.main(["prepare", "breakfast", "--root", str(root), "--from-dir", str(mini.mirror),
+                     "--no-verify", "--accept-licence"]) == 0
+    published = root / "breakfast" / "features"  # MS-TCN layout: (2048, T) per video
+    published.mkdir()
+    rng = np.random.default_rng(0)
+    for video_id in mini.video_ids["train"] + mini.video_ids["test"]:
+        np.save(published / f"{video_id}.npy", rng.normal(size=(2048, 50)).astype(np.float32))
+    out = root / "breakfast" / "i3d_4"
+    assert cli.main(["extract", "breakfast", "--root", str(root), "--from-features", str(published),
+                     "--out", str(out), *EXTRACT_OPTIONS]) == 0
+    assert "written 5, already done 0, failed 0" in capsys.readouterr().out
+    store = FeatureStore(out)
+    assert store.read_all_frames(mini.video_ids["test"][1]).shape == (4, 2048)
+    assert store.read_text_features(48, 10)["actions"].shape[0] == 48
+    record = json.loads((out / "extraction.json").read_text())
+    assert record["source"].startswith("published features in") and record["videos_stored"] == 5
