@@ -105,9 +105,12 @@ def main() -> None:
     benchmark = make_benchmark("breakfast", profile="book", seed=0)
     train = benchmark["train"]
     say("# Training cost: base vs PCMCi on the book-profile Breakfast benchmark")
-    say(f"command: python benchmarks/benchmark_training.py --epochs {arguments.epochs} "
-        f"--batch-size {arguments.batch_size} --steps {arguments.steps}"
-        + (f" --threads {arguments.threads}" if arguments.threads is not None else ""))
+    options = [f"--epochs {arguments.epochs}", f"--batch-size {arguments.batch_size}", f"--steps {arguments.steps}"]
+    options += [f"--{name} {getattr(arguments, name)}" for name in ("threads", "device")
+                if getattr(arguments, name) is not None]
+    if Path(arguments.output).resolve() != OUTPUT.resolve():
+        options.append(f"--output {arguments.output}")
+    say(f"command: python benchmarks/benchmark_training.py {' '.join(options)}")
     say(f"date (UTC): {time.strftime('%Y-%m-%d %H:%M', time.gmtime())}; torch {torch.__version__}; "
         f"{platform.processor() or platform.machine()}; device: {_describe(device)}; "
         f"torch threads: {torch.get_num_threads()}; CPU cores: {os.cpu_count()}")
