@@ -60,6 +60,19 @@ def test_schedule_warms_up_then_decays(splits):
     assert lrs[1] > lrs[2] > lrs[3] == pytest.approx(0.0, abs=1e-12)
 
 
+def test_label_learning_rate_multiplier_is_honoured(splits):
+    """Frozen label embeddings stay at the text features; slowed ones move less than normal ones."""
+    start = torch.cat([splits["train"].activity_text_features, splits["train"].action_text_features])
+    moved = {}
+    for multiplier in (0.0, 0.1, 1.0):
+        model = PCMCi.from_dataset(splits["train"], width=16, heads=2, interventions=(),
+                                   label_lr_multiplier=multiplier)
+        fit(model, splits["train"], {}, quiet(epochs=2, lr=1e-2))
+        moved[multiplier] = float((model.label_embeddings.detach() - start).abs().max())
+    assert moved[0.0] == 0.0
+    assert 0 < moved[0.1] < moved[1.0]
+
+
 def test_resumed_run_equals_uninterrupted_run(splits, tmp_path):
     config = dict(epochs=4, seed=7)
     reference = small_model(splits["train"])
