@@ -256,8 +256,9 @@ def fit(model: nn.Module, train_set, eval_sets: Mapping[str, Any] | None = None,
     atomically after every epoch and, with ``config.resume``, training continues from it
     (same configuration required). ``on_epoch_end(epoch, row)`` runs after each epoch's
     checkpoint (the tests interrupt a run from it). Each epoch reseeds torch's global random
-    generator from ``(config.seed, epoch)`` (dropout). The model is left on the training
-    device, in eval mode.
+    generator from ``(config.seed, epoch)`` (dropout). Under ``torchrun`` every process
+    evaluates the whole splits (no collectives; rank 0 logs). The model is left on the
+    training device, in eval mode.
     """
     config = config or TrainConfig()
     eval_sets = dict(eval_sets or {})
