@@ -34,7 +34,8 @@ RESULTS_FILE = "results.json"
 # Run configuration (configs/<dataset>.toml)
 # ---------------------------------------------------------------------------------------
 
-def _load_toml(path: Path) -> dict:
+def _tomllib():
+    """The standard TOML reader (``tomli`` on Python 3.10)."""
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
@@ -42,32 +43,27 @@ def _load_toml(path: Path) -> dict:
             import tomli as tomllib
         except ModuleNotFoundError as error:
             raise RuntimeError("reading a .toml config on Python 3.10 needs `pip install tomli`") from error
+    return tomllib
+
+
+def _load_toml(path: Path) -> dict:
+    toml = _tomllib()
     try:
         with open(path, "rb") as file:
-            return tomllib.load(file)
+            return toml.load(file)
     except FileNotFoundError as error:
         raise FileNotFoundError(f"{path}: no such config file (see configs/ in the repository)") from error
-    except tomllib.TOMLDecodeError as error:
+    except toml.TOMLDecodeError as error:
         raise ValueError(f"{path}: not valid TOML: {error}") from error
 
 
 def _parse_value(text: str) -> Any:
     """A ``--set`` value: a TOML literal (number, bool, list, quoted string), else the text."""
+    toml = _tomllib()
     try:
-        return _toml_value(text)
-    except ValueError:
+        return toml.loads(f"value = {text}")["value"]
+    except toml.TOMLDecodeError:
         return text
-
-
-def _toml_value(text: str) -> Any:
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib
-    try:
-        return tomllib.loads(f"value = {text}")["value"]
-    except tomllib.TOMLDecodeError as error:
-        raise ValueError(text) from error
 
 
 def load_run_config(path: str | Path, overrides: list[str] | None = None) -> dict:
@@ -452,7 +448,7 @@ def load_trained_model(checkpoint_path: str | Path, train_set):
     checkpoint_path = Path(checkpoint_path)
     if not checkpoint_path.is_file():
         raise FileNotFoundError(f"{checkpoint_path}: no trained model; run `pcmci-edu train` first")
-    state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+    state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
     model = PCMCi.from_dataset(train_set, ModelConfig(**state["model_config"]))
     model.load_state_dict(state["state_dict"])
     return model.eval(), state
