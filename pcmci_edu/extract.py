@@ -298,11 +298,9 @@ def extract_videos(videos: Mapping[str, str | Path], store, config: ExtractionCo
     device = _resolve_device(config.device)
     if model is None:
         model, preprocess, _ = load_clip(config.model_name, config.pretrained, device, config.image_size)
-    report = ExtractionReport()
-    todo = []
-    for video_id, path in videos.items():
-        (report.skipped if store.contains(video_id) else todo).append((video_id, Path(path)))
-    report.skipped = [video_id for video_id, _ in report.skipped]
+    done = {video_id for video_id in videos if store.contains(video_id)}
+    report = ExtractionReport(skipped=[video_id for video_id in videos if video_id in done])
+    todo = [(video_id, Path(path)) for video_id, path in videos.items() if video_id not in done]
     workers = config.num_workers if config.num_workers is not None else (8 if device.type == "cuda" else 0)
     loader = torch.utils.data.DataLoader(
         _SampledVideos(todo, preprocess, config),
@@ -323,8 +321,8 @@ def extract_videos(videos: Mapping[str, str | Path], store, config: ExtractionCo
             if good:
                 features = encode_images(model, torch.cat([item["frames"] for item in good]),
                                          config.batch_size)
+                n = config.num_frames
                 for position, item in enumerate(good):
-                    n = config.num_frames
                     store.write(item["video_id"], features[position * n:(position + 1) * n])
                     report.written.append(item["video_id"])
             bar.update(len(batch))
