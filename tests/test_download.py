@@ -216,3 +216,19 @@ def test_unknown_dataset_and_component_are_clear_errors(tmp_path: Path):
         dl.prepare("kinetics", tmp_path)
     with pytest.raises(ValueError, match="unknown component"):
         dl.prepare("coin", tmp_path, components=("frames",))
+
+
+def test_prepare_verifies_the_real_charades_annotations(data_root: Path, tmp_path: Path):
+    """An archive laid out as the official Charades.zip, holding the real annotation files:
+    every pinned member hash matches, and the files land unchanged."""
+    local = tmp_path / "downloaded"
+    local.mkdir()
+    members = dl.DATASETS["charades"].sources[0].member_sha256
+    with zipfile.ZipFile(local / "Charades.zip", "w") as bundle:
+        for name in members:
+            bundle.write(data_root / "charades" / name, f"Charades/{name}")
+    report = dl.prepare("charades", tmp_path / "data", local_dir=local, accept_licence=True, progress=False)
+    assert report.prepared["annotations"]["verified"] is True
+    assert "non-commercial" in report.summary()
+    for name, digest in members.items():
+        assert dl.sha256sum(tmp_path / "data" / "charades" / name) == digest

@@ -433,12 +433,15 @@ class PrepareReport:
 
     dataset: str
     root: Path
+    licence: str = ""
     prepared: dict[str, dict] = field(default_factory=dict)
     manual: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         """A printable account: what is in place, then exactly what to fetch by hand."""
         lines = [f"{self.dataset}: prepared under {self.root / self.dataset}"]
+        if self.licence:
+            lines.append(f"  licence: {self.licence}")
         for name, record in self.prepared.items():
             if record.get("verified"):
                 status = "verified against the pinned sha256"
@@ -517,7 +520,7 @@ def prepare(
     root = Path(root)
     dataset_dir = root / dataset
     sources = spec.select(components)
-    report = PrepareReport(dataset=dataset, root=root)
+    report = PrepareReport(dataset=dataset, root=root, licence=f"{spec.licence} ({spec.licence_url})")
     automatic = [source for source in sources if not source.is_manual]
     if automatic and not accept_licence:
         raise LicenceNotAccepted(
