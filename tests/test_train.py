@@ -184,3 +184,26 @@ def test_two_process_ddp_with_gloo_agrees(tmp_path):
     assert (tmp_path / "ckpt" / "last.pt").exists() and len((tmp_path / "log.csv").read_text().splitlines()) == 3
     untrained = PCMCi.from_dataset(FakeVideoDataset(num_videos=32), width=16, heads=2)
     assert not torch.equal(untrained.state_dict()["video_encoder.position"], first["state"]["video_encoder.position"])
+
+
+def test_mixed_precision_only_on_cuda():
+    from contextlib import nullcontext
+
+    from pcmci_edu.train import mixed_precision
+
+    autocast, scaler = mixed_precision(TrainConfig(amp=True), torch.device("cpu"))
+    assert autocast is nullcontext and scaler.scale(torch.tensor(2.0)) == 2.0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_training_on_cuda_with_amp(splits):
+    """On a GPU: autocast training steps keep the OT plan in float32 and the gradients finite."""
+    model = small_model(splits["train"])
+    history = fit(model, splits["train"], {"test": splits["test"]},
+                  TrainConfig(epochs=2, batch_size=8, progress=False, device="cuda", amp=True))
+    assert next(model.parameters()).device.type == "cuda"
+    assert math.isfinite(history.final["train_loss"])
+    frames = torch.stack([splits["test"][i]["frames"] for i in range(4)]).cuda()
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        details = model(frames, return_details=True).details
+    assert details["ot_plan"].dtype == torch.float32 and details["ot_plan"].is_cuda
