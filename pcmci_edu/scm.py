@@ -23,6 +23,7 @@ dowhy's ``gcm`` module cannot fit graphs with latent nodes, so everything here u
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -219,9 +220,15 @@ def format_path(graph: nx.DiGraph, path: Sequence[str]) -> str:
 
 @contextmanager
 def _quiet_dowhy() -> Iterator[None]:
-    """Silence dowhy's INFO logging and pandas/dowhy warnings for the duration of a call."""
+    """Silence dowhy's INFO logging and pandas/dowhy warnings for the duration of a call.
+
+    Importing dowhy calls sympy's ``init_printing``, which replaces
+    ``sys.displayhook`` (strings then echo without quotes in a notebook or doctest); the
+    original hook is put back on exit.
+    """
     logger = logging.getLogger("dowhy")
     level = logger.level
+    displayhook = sys.displayhook
     logger.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings():
@@ -229,6 +236,7 @@ def _quiet_dowhy() -> Iterator[None]:
             yield
     finally:
         logger.setLevel(level)
+        sys.displayhook = displayhook
 
 
 def _require_nodes(graph: nx.DiGraph, *nodes: str) -> None:
@@ -258,7 +266,8 @@ def causal_model(
     unobserved. Without ``data`` a small placeholder frame is used: identification reads only
     the graph and the column names.
     """
-    from dowhy import CausalModel
+    with _quiet_dowhy():  # importing dowhy replaces sys.displayhook (sympy's init_printing)
+        from dowhy import CausalModel
 
     _require_nodes(graph, treatment, outcome)
     columns = observed_columns(graph, measured)
@@ -955,7 +964,8 @@ def scene_adjusted_estimates(
     difference (:func:`stratified_risk_difference`, with ``min_group``), and dowhy's back-door estimators on the
     graph ``scene -> object -> action <- scene``: linear regression (scene one-hot) and
     propensity-score stratification (NaN when too few videos leave dowhy two usable strata)."""
-    from dowhy import CausalModel
+    with _quiet_dowhy():  # importing dowhy replaces sys.displayhook (sympy's init_printing)
+        from dowhy import CausalModel
 
     data = pd.DataFrame({"object": np.asarray(exposure) > 0, "action": (np.asarray(outcome) > 0).astype(float),
                          "scene": pd.Categorical(list(scenes))})

@@ -109,6 +109,11 @@ def person_split_name(name: str) -> str:
 
 
 def activity_of(video: str) -> str:
+    """The activity a Breakfast video name ends with.
+
+    >>> activity_of("P03_cam01_P03_cereals")
+    'cereals'
+    """
     return video.rsplit("_", 1)[-1]
 
 

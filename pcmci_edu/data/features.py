@@ -84,9 +84,11 @@ class FeatureStore:
         self.feature_dim = feature_dim
 
     def path(self, video_id: str) -> Path:
+        """Where the features of ``video_id`` live: ``<root>/<video_id>.npy``."""
         return self.root / f"{video_id}.npy"
 
     def contains(self, video_id: str) -> bool:
+        """Whether the store holds features for ``video_id``."""
         return self.path(video_id).is_file()
 
     def video_ids(self) -> list[str]:
@@ -96,6 +98,7 @@ class FeatureStore:
         return sorted(p.stem for p in self.root.glob("*.npy"))
 
     def missing(self, video_ids: Iterable[str]) -> list[str]:
+        """The ids among ``video_ids`` that have no feature file, in their order."""
         return [v for v in video_ids if not self.contains(v)]
 
     def require(self, video_ids: Iterable[str], listed_in: str = "the dataset") -> None:
