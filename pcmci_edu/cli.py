@@ -382,18 +382,22 @@ def _extract(arguments: argparse.Namespace) -> int:
 
 
 def default_config_path(dataset: str) -> Path:
-    """``configs/<dataset>.toml`` of the repository checkout this package runs from.
+    """``configs/<dataset>.toml``: of the repository checkout this package runs from, else of the
+    current folder or its parent (a clone next to a pip-installed package, as in Colab).
 
     >>> default_config_path("coin").name
     'coin.toml'
     """
-    path = Path(__file__).resolve().parents[1] / "configs" / f"{dataset}.toml"
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{path}: the run configurations live in the repository's configs/ folder, which a "
-            "pip install does not include; clone the repository (git clone "
-            "https://github.com/pcmci-edu/pcmci_edu) or pass --config")
-    return path
+    folders = (Path(__file__).resolve().parents[1], Path.cwd(), Path.cwd().parent)
+    for folder in folders:
+        path = folder / "configs" / f"{dataset}.toml"
+        if path.is_file():
+            return path
+    raise FileNotFoundError(
+        f"configs/{dataset}.toml: not found in {', '.join(str(folder) for folder in folders)}. The run "
+        "configurations live in the repository's configs/ folder, which a pip install does not "
+        "include: clone the repository (git clone https://github.com/pcmci-edu/pcmci_edu) and run "
+        "from it, or pass --config")
 
 
 def _run_config(arguments: argparse.Namespace) -> dict:
