@@ -67,7 +67,7 @@ class ExtractionConfig:
     num_frames: int = DEFAULT_NUM_FRAMES
     sampling: str = "uniform"
     batch_size: int = 256  # frames per forward pass of the image tower
-    num_workers: int | None = None  # decoding processes; None: 8 on CUDA, 0 on CPU
+    num_workers: int | None = None  # decoding processes; None: up to 8 on CUDA, 0 on CPU
     device: str | None = None  # None: CUDA when visible
     text_template: str = "{}"
     image_size: int | None = None  # None: the model's own (224); smaller only for quick CPU checks
@@ -301,7 +301,8 @@ def extract_videos(videos: Mapping[str, str | Path], store, config: ExtractionCo
     done = {video_id for video_id in videos if store.contains(video_id)}
     report = ExtractionReport(skipped=[video_id for video_id in videos if video_id in done])
     todo = [(video_id, Path(path)) for video_id, path in videos.items() if video_id not in done]
-    workers = config.num_workers if config.num_workers is not None else (8 if device.type == "cuda" else 0)
+    workers = config.num_workers if config.num_workers is not None else (
+        min(8, os.cpu_count() or 1) if device.type == "cuda" else 0)
     loader = torch.utils.data.DataLoader(
         _SampledVideos(todo, preprocess, config),
         batch_size=max(1, config.batch_size // config.num_frames), num_workers=workers,
