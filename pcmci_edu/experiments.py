@@ -496,6 +496,7 @@ def write_json_atomic(path: str | Path, data: Any) -> None:
     try:
         with os.fdopen(handle, "w") as file:
             json.dump(_jsonable(data), file, indent=1, sort_keys=True)
+        os.chmod(temporary, 0o644)  # mkstemp creates 0600; results are meant to be read
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
