@@ -48,6 +48,10 @@ class ModelConfig:
     the rest (0 freezes them at the text features). ``ich_visual_tokens``: ``"video"`` (own
     frames) or ``"dictionary"`` (k-means prototypes with prior). ``ivc_sampling``:
     ``"in_sample"`` or ``"cross_sample"`` (memory of other training videos).
+    ``text_dim``: the width of the label text features when it differs from the frame
+    features' (e.g. Breakfast's 2048-d I3D frames with 512-d CLIP label texts); a learnable
+    linear adapter then maps the frames into the text space before anything else, so every
+    module works at :attr:`embedding_dim`. ``None``: the same width as the frames.
 
     >>> ModelConfig(feature_dim=8, num_frames=4, interventions=("ivc", "ich")).interventions
     ('ivc', 'ich')
@@ -70,6 +74,7 @@ class ModelConfig:
     ich_num_prototypes: int = 64
     ivc_sampling: str = "in_sample"
     ivc_memory_size: int = 64
+    text_dim: int | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -92,6 +97,21 @@ class ModelConfig:
             raise ValueError(f"ModelConfig.width={self.width} must be divisible by heads={self.heads}")
         if self.label_lr_multiplier < 0:
             raise ValueError(f"ModelConfig.label_lr_multiplier must be >= 0, got {self.label_lr_multiplier}")
+        if self.text_dim is not None and self.text_dim <= 0:
+            raise ValueError(f"ModelConfig.text_dim must be positive or None, got {self.text_dim}")
+        if self.adapts_frames and (self.ich_visual_tokens == "dictionary" or self.ivc_sampling == "cross_sample"):
+            raise ValueError("dictionary ICH and cross-sample IVC build prototypes from the frozen frame features, "
+                             f"so they need text_dim == feature_dim (got {self.text_dim} and {self.feature_dim})")
+
+    @property
+    def adapts_frames(self) -> bool:
+        """Whether frames and label texts differ in width, so a frame adapter is needed."""
+        return self.text_dim is not None and self.text_dim != self.feature_dim
+
+    @property
+    def embedding_dim(self) -> int:
+        """The width every module works at: the label texts' (``text_dim``, else ``feature_dim``)."""
+        return self.text_dim if self.text_dim is not None else self.feature_dim
 
     def to_dict(self) -> dict[str, Any]:
         """The configuration as plain values (for checkpoints and logs)."""
@@ -125,12 +145,12 @@ class VideoEncoder(nn.Module):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        self.project_in = nn.Linear(config.feature_dim, config.width)
+        self.project_in = nn.Linear(config.embedding_dim, config.width)
         self.position = nn.Parameter(0.02 * torch.randn(config.num_frames, config.width))
         layer = nn.TransformerEncoderLayer(config.width, config.heads, 2 * config.width, config.dropout,
                                            batch_first=True, norm_first=True)
         self.transformer = nn.TransformerEncoder(layer, config.layers, enable_nested_tensor=False)
-        self.project_out = nn.Linear(config.width, config.feature_dim)
+        self.project_out = nn.Linear(config.width, config.embedding_dim)
         nn.init.normal_(self.project_out.weight, 0.0, 0.02)
         nn.init.zeros_(self.project_out.bias)
 
@@ -169,14 +189,16 @@ class PCMCi(nn.Module):
         activity_text_features = torch.as_tensor(activity_text_features, dtype=torch.float32)
         for name, features in (("action_text_features", action_text_features),
                                ("activity_text_features", activity_text_features)):
-            if features.ndim != 2 or features.shape[-1] != config.feature_dim:
+            if features.ndim != 2 or features.shape[-1] != config.embedding_dim:
                 raise ValueError(f"{name} has shape {tuple(features.shape)}; expected [labels, "
-                                 f"{config.feature_dim}] (ModelConfig.feature_dim)")
+                                 f"{config.embedding_dim}] (ModelConfig.text_dim, else feature_dim)")
         self.num_activities, self.num_actions = len(activity_text_features), len(action_text_features)
         self._check_inputs(relations, dictionary, memory)
 
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
+            self.frame_adapter = (nn.Linear(config.feature_dim, config.embedding_dim)
+                                  if config.adapts_frames else None)      # frames -> text space (I3D + CLIP)
             self.video_encoder = VideoEncoder(config)                                     # F(V)
             self.label_embeddings = nn.Parameter(torch.cat([activity_text_features, action_text_features]),
                                                  requires_grad=config.label_lr_multiplier > 0)  # T <- T0
@@ -184,7 +206,7 @@ class PCMCi(nn.Module):
             self.action_bias = nn.Parameter(torch.zeros(self.num_actions))
             if config.label_pooling == "attention":
                 self.pooling_scale = nn.Parameter(torch.tensor(math.log(10.0)))
-            dim, noise = config.feature_dim, config.fusion_noise_std
+            dim, noise = config.embedding_dim, config.fusion_noise_std
             self.interventions = nn.ModuleDict()
             if "ich" in config.interventions:
                 self.interventions["ich"] = ICH(dim, config.ich_epsilon, config.ich_max_iter,
@@ -222,6 +244,8 @@ class PCMCi(nn.Module):
             raise ValueError(f"{train_set.name} {train_set.split} has no text or frame features: "
                              "extract them first (pcmci_edu.extract)")
         if config is None:
+            text_dim = int(train_set.action_text_features.shape[-1])
+            overrides.setdefault("text_dim", None if text_dim == train_set.feature_dim else text_dim)
             config = ModelConfig(feature_dim=train_set.feature_dim, num_frames=train_set.num_frames, **overrides)
         else:
             config = replace(config, **overrides)
@@ -250,6 +274,8 @@ class PCMCi(nn.Module):
             raise ValueError(f"frames have shape {tuple(frames.shape)}; expected [batch, frames, "
                              f"{self.config.feature_dim}]")
         details: dict[str, Any] = {}
+        if self.frame_adapter is not None:
+            frames = self.frame_adapter(frames)
         tokens = self.video_encoder(frames)                                               # F(V)
         details["video_tokens"] = tokens
         text = self.label_embeddings.unsqueeze(0)              # T, [1, L, D] until it depends on the video

@@ -210,3 +210,10 @@ def test_extract_imports_published_i3d_features(tmp_path: Path, capsys):
     assert store.read_text_features(48, 10)["actions"].shape[0] == 48
     record = json.loads((out / "extraction.json").read_text())
     assert record["source"].startswith("published features in") and record["videos_stored"] == 5
+    # 2048-d I3D frames train against the CLIP text tower's narrower label texts (a frame adapter).
+    run, config = tmp_path / "run", str(REPO_ROOT / "configs" / "breakfast.toml")
+    on_i3d = ["--set", "dataset.features=i3d_4", *RUN_OPTIONS]
+    assert cli.main(["train", "--config", config, "--root", str(root), "--out", str(run), "--epochs", "1", *on_i3d]) == 0
+    assert cli.main(["evaluate", "--config", config, "--root", str(root), "--out", str(run), *on_i3d]) == 0
+    results = json.loads((run / "results.json").read_text())
+    assert results["num_videos"] == 2 and 0.0 <= results["metrics"]["mAP_all_classes"] <= 1.0

@@ -167,3 +167,21 @@ def test_clear_errors_for_missing_inputs(train_set, frames):
         model(frames[..., :4])
     with pytest.raises(ValueError, match="at most 8 frames"):
         model(torch.randn(2, 9, 16))
+
+
+def test_frames_wider_than_label_texts_get_an_adapter(frames):
+    """Breakfast's 2048-d I3D frames with 512-d CLIP texts, in miniature: 16-d frames, 8-d texts."""
+    dataset = FakeVideoDataset(num_videos=12)
+    generator = torch.Generator().manual_seed(0)
+    dataset.action_text_features = torch.randn(len(dataset.action_names), 8, generator=generator)
+    dataset.activity_text_features = torch.randn(len(dataset.activity_names), 8, generator=generator)
+    model = build(dataset)
+    assert model.config.text_dim == 8 and model.config.embedding_dim == 8
+    output = model(frames, return_details=True)
+    assert output.action_logits.shape == (5, len(dataset.action_names))
+    assert output.details["video_tokens"].shape[-1] == 8
+    model.loss(output, torch.zeros(5, dtype=torch.long), torch.ones_like(output.action_logits)).backward()
+    assert model.frame_adapter.weight.grad is not None and model.frame_adapter.weight.grad.abs().sum() > 0
+    assert build(FakeVideoDataset(num_videos=12)).frame_adapter is None  # same widths: no adapter
+    with pytest.raises(ValueError, match="text_dim == feature_dim"):
+        ModelConfig(feature_dim=16, num_frames=8, text_dim=8, ich_visual_tokens="dictionary")
