@@ -34,6 +34,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from pcmci_edu.cost import head_cost
 from pcmci_edu.profile import pick, resolve_profile
 
 # ----------------------------------------------------------------------------------------------
@@ -357,25 +358,6 @@ def evaluate_model(model: torch.nn.Module, benchmark: Mapping[str, Any]) -> dict
     return row
 
 
-def count_parameters(model: torch.nn.Module) -> int:
-    """Trainable parameters."""
-    return int(sum(p.numel() for p in model.parameters() if p.requires_grad))
-
-
-def count_flops(model: torch.nn.Module, dataset) -> int:
-    """FLOPs of one forward pass on one video (torch's flop counter)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    frames = dataset[0]["frames"].unsqueeze(0)
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    with FlopCounterMode(display=False) as counter:  # not under no_grad: the module tracker needs autograd
-        model(frames.to(device))
-    model.train(was_training)
-    return int(counter.get_total_flops())
-
-
 def run_variant(variant: str | Variant, benchmark: Mapping[str, Any], seed: int = 0,
                 settings: RunSettings | None = None, *, train_set=None,
                 return_model: bool = False, progress: bool = True):
@@ -383,7 +365,8 @@ def run_variant(variant: str | Variant, benchmark: Mapping[str, Any], seed: int 
 
     ``train_set`` overrides the variant's training split (few-shot training passes
     ``benchmark.few_shot(k, seed)``). The row holds the measures of :func:`evaluate_model`, the
-    parameter count, FLOPs per video, the training wall time and the mean time per step.
+    parameter count and FLOPs per video (:func:`pcmci_edu.cost.head_cost`), the training wall time
+    and the mean time per step.
     """
     from pcmci_edu.train import fit
 
@@ -396,13 +379,14 @@ def run_variant(variant: str | Variant, benchmark: Mapping[str, Any], seed: int 
         fit(model, train_set, {}, _train_config(settings, seed, progress))
         train_seconds = time.perf_counter() - started
         model.eval()
+        cost = head_cost(model, benchmark["test"][0]["frames"].unsqueeze(0))
         steps = settings.epochs * math.ceil(len(train_set) / settings.batch_size)
         row: dict[str, Any] = {
             "variant": variant.name, "label": variant.label, "seed": int(seed),
             "train_videos": len(train_set),
             **evaluate_model(model, benchmark),
-            "parameters": count_parameters(model),
-            "flops": count_flops(model, benchmark["test"]),
+            "parameters": cost.parameters,
+            "flops": cost.flops,
             "train_seconds": train_seconds,
             "step_seconds": train_seconds / max(steps, 1),
         }
@@ -418,7 +402,7 @@ FINGERPRINT_PATHS: tuple[str, ...] = ("model.py", "train.py", "metrics.py", "int
                                       "data/labels.py")
 """The modules whose code decides a run's numbers (the model, the trainer, the benchmark, the metrics)."""
 
-HARNESS_VERSION = 1
+HARNESS_VERSION = 2
 """Bumped when :func:`run_variant` or :func:`evaluate_model` change what a row holds."""
 
 
