@@ -110,6 +110,8 @@ def test_conclusions_follow_the_numbers():
     assert expected < -0.9
     assert claims["smallest_gap_variant"] == "pcmci"
     assert claims["pcmci_gap_beats_control"] is True  # 0.02 against the control's 0.10
+    assert claims["orders_distinguishable"] is True  # 1-point steps, 0.2-point spread over seeds
+    assert claims["order_anova_p_accuracy"] < 0.01
     assert claims["beyond_the_paper"]["pcmci"]["fraction_of_gap_closed"] == pytest.approx(0.8)
     assert any("ICH + ICI" in s and "best test accuracy" in s for s in result["sentences"])
 
@@ -117,6 +119,16 @@ def test_conclusions_follow_the_numbers():
 # ---------------------------------------------------------------------------------------------
 # Cache and files
 # ---------------------------------------------------------------------------------------------
+
+def test_permutation_anova_separates_different_groups_and_not_equal_ones():
+    rng = np.random.default_rng(0)
+    same = [rng.normal(0, 1, 5) for _ in range(4)]
+    apart = [rng.normal(3 * i, 1, 5) for i in range(4)]
+    assert ex.permutation_anova(apart, permutations=999)[1] < 0.01
+    assert ex.permutation_anova(same, permutations=999)[1] > 0.05
+    with pytest.raises(ValueError, match="at least two"):
+        ex.permutation_anova([[1.0]])
+
 
 def test_json_is_written_atomically_and_bad_json_is_a_clear_error(tmp_path):
     path = tmp_path / "sub" / "rows.json"
@@ -239,6 +251,8 @@ def test_chapter7_claims_match_the_rows(chapter7):
     assert claims["oracle_gap_accuracy"] == pytest.approx(means.loc["oracle", "gap_accuracy"])
     smallest = means.loc[list(claims["beyond_the_paper"]), "gap_accuracy"].idxmin()
     assert claims["smallest_gap_variant"] == smallest
+    assert claims["orders_distinguishable"] == (min(claims["order_anova_p_accuracy"],
+                                                    claims["order_anova_p_mAP"]) < 0.025)
     versus_control = means.loc["pcmci", "gap_accuracy"] - means.loc["base_attention_pool", "gap_accuracy"]
     assert claims["pcmci_minus_control_gap_accuracy"]["diff"] == pytest.approx(versus_control)
     if claims["pcmci_gap_beats_control"]:
