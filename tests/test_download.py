@@ -6,6 +6,7 @@ import hashlib
 import http.server
 import io
 import json
+import tarfile
 import threading
 import zipfile
 from dataclasses import replace
@@ -135,6 +136,24 @@ def test_unpack_refuses_members_outside_the_target(tmp_path: Path):
     with pytest.raises(ValueError, match="outside"):
         dl.unpack(archive, tmp_path / "out")
     assert not (tmp_path / "escape.txt").exists()
+
+
+def test_unpack_a_tar_archive_keeps_the_prefix_members_and_checks_hashes(tmp_path: Path):
+    archive = tmp_path / "features.tar.gz"
+    payload = {"data/features/a.npy": b"aaaa", "data/features/sub/b.npy": b"bb", "data/README": b"r"}
+    with tarfile.open(archive, "w:gz") as bundle:
+        for name, content in payload.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            bundle.addfile(info, io.BytesIO(content))
+    written = dl.unpack(archive, tmp_path / "out", member_prefix="data/features/",
+                        member_sha256={"a.npy": _sha(b"aaaa")}, progress=False)
+    assert sorted(written) == [tmp_path / "out" / "a.npy", tmp_path / "out" / "sub" / "b.npy"]
+    assert (tmp_path / "out" / "sub" / "b.npy").read_bytes() == b"bb"
+    assert not (tmp_path / "out" / "README").exists()
+    with pytest.raises(dl.ChecksumError):
+        dl.unpack(archive, tmp_path / "again", member_prefix="data/features/",
+                  member_sha256={"a.npy": _sha(b"other")}, progress=False)
 
 
 def _charades_zip(train_csv: bytes) -> bytes:

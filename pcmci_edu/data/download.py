@@ -28,6 +28,7 @@ from a local folder (``local_dir=``).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -37,7 +38,9 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
+from typing import IO
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
@@ -367,6 +370,20 @@ def _safe_member(name: str, prefix: str | None) -> str | None:
     return text or None
 
 
+@contextlib.contextmanager
+def _archive_files(archive: Path) -> Iterator[list[tuple[str, Callable[[], IO[bytes]]]]]:
+    """The regular files of a zip or tar archive: (member name, a function that opens it)."""
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as bundle:
+            yield [(info.filename, partial(bundle.open, info)) for info in bundle.infolist() if not info.is_dir()]
+    elif tarfile.is_tarfile(archive):
+        with tarfile.open(archive) as bundle:
+            yield [(member.name, partial(bundle.extractfile, member)) for member in bundle.getmembers()
+                   if member.isfile()]
+    else:
+        raise ValueError(f"{archive}: not a zip or tar archive")
+
+
 def unpack(archive: str | Path, target: str | Path, *, member_prefix: str | None = None,
            member_sha256: dict[str, str] | None = None, verify: bool = True,
            progress: bool = True) -> list[Path]:
@@ -382,33 +399,17 @@ def unpack(archive: str | Path, target: str | Path, *, member_prefix: str | None
     scratch = Path(tempfile.mkdtemp(prefix=".unpack-", dir=target))
     written: list[Path] = []
     try:
-        if zipfile.is_zipfile(archive):
-            with zipfile.ZipFile(archive) as bundle:
-                members = [(info, _safe_member(info.filename, member_prefix))
-                           for info in bundle.infolist() if not info.is_dir()]
-                for info, relative in tqdm(members, desc=f"unpack {archive.name}", leave=False,
-                                           disable=not progress):
-                    if relative is None:
-                        continue
-                    out = scratch / relative
-                    out.parent.mkdir(parents=True, exist_ok=True)
-                    with bundle.open(info) as source, open(out, "wb") as sink:
-                        shutil.copyfileobj(source, sink, CHUNK_SIZE)
-                    written.append(Path(relative))
-        elif tarfile.is_tarfile(archive):
-            with tarfile.open(archive) as bundle:
-                for member in tqdm(bundle.getmembers(), desc=f"unpack {archive.name}", leave=False,
-                                   disable=not progress):
-                    relative = _safe_member(member.name, member_prefix)
-                    if relative is None or not member.isfile():
-                        continue
-                    out = scratch / relative
-                    out.parent.mkdir(parents=True, exist_ok=True)
-                    with bundle.extractfile(member) as source, open(out, "wb") as sink:
-                        shutil.copyfileobj(source, sink, CHUNK_SIZE)
-                    written.append(Path(relative))
-        else:
-            raise ValueError(f"{archive}: not a zip or tar archive")
+        with _archive_files(archive) as members:
+            for name, open_member in tqdm(members, desc=f"unpack {archive.name}", leave=False,
+                                          disable=not progress):
+                relative = _safe_member(name, member_prefix)
+                if relative is None:
+                    continue
+                out = scratch / relative
+                out.parent.mkdir(parents=True, exist_ok=True)
+                with open_member() as source, open(out, "wb") as sink:
+                    shutil.copyfileobj(source, sink, CHUNK_SIZE)
+                written.append(Path(relative))
         if not written:
             raise ValueError(
                 f"{archive}: no member under {member_prefix!r}; is this the right archive?"
