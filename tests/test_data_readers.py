@@ -243,3 +243,45 @@ def test_charades_empty_file(tiny_charades):
     (tiny_charades / "charades" / "Charades_v1_test.csv").write_text(HEADER)
     with pytest.raises(AnnotationError, match="no videos after the header"):
         Charades(tiny_charades, "test")
+
+
+# ---------------------------------------------------------------- truncated and malformed files (issue 13, item 4)
+
+
+def test_charades_row_cut_short_names_file_line_and_field(tiny_charades):
+    path = tiny_charades / "charades" / "Charades_v1_train.csv"
+    text = path.read_text()
+    path.write_text(text[:text.rindex(",desc,")])  # the download stopped inside the last row
+    with pytest.raises(AnnotationError, match=r"Charades_v1_train\.csv, line 4, video 'CCCCC': the row ends "
+                                              r"before field 'descriptions'"):
+        Charades(tiny_charades, "train")
+
+
+def test_charades_row_with_an_extra_field_is_refused(tiny_charades):
+    path = tiny_charades / "charades" / "Charades_v1_test.csv"
+    path.write_text(HEADER + "CCCCC,S3,Bedroom,5,6,Yes,script,clothes,desc,c001 1.0 4.0,12,surplus\n")
+    with pytest.raises(AnnotationError, match=r"Charades_v1_test\.csv, line 2, video 'CCCCC': 12 fields, "
+                                              r"the header has 11"):
+        Charades(tiny_charades, "test")
+
+
+@pytest.mark.parametrize("length", ["nan", "inf", "-3"])
+def test_charades_length_must_be_a_finite_non_negative_number(tiny_charades, length):
+    path = tiny_charades / "charades" / "Charades_v1_test.csv"
+    path.write_text(HEADER + f"CCCCC,S3,Bedroom,5,6,Yes,script,clothes,desc,c001 1.0 4.0,{length}\n")
+    with pytest.raises(AnnotationError, match=r"Charades_v1_test\.csv, line 2, field 'length': expected a "
+                                              r"finite number of seconds >= 0"):
+        Charades(tiny_charades, "test")
+
+
+@pytest.mark.parametrize("segment, shown", [("12", "'12'"), ([1.0], r"\[1\.0\]"), ([1.0, 2.0, 3.0], r"\[1\.0, 2\.0, 3\.0\]"),
+                                            ([float("nan"), 4.0], r"\[nan, 4\.0\]"), ([0.0, float("inf")], r"\[0\.0, inf\]"),
+                                            ([True, 4.0], r"\[True, 4\.0\]")])
+def test_coin_segment_must_be_two_finite_numbers(tiny_coin, segment, shown):
+    path = tiny_coin / "coin" / "COIN.json"
+    data = json.loads(path.read_text())
+    data["database"]["vidD"]["annotation"][1]["segment"] = segment
+    path.write_text(json.dumps(data))  # NaN and Infinity as Python's json writes (and reads) them
+    with pytest.raises(AnnotationError, match=rf"COIN\.json, video 'vidD', annotation\[1\], field 'segment': "
+                                              rf"expected \[start, end\], two finite numbers of seconds, got {shown}"):
+        COIN(tiny_coin, "train")

@@ -12,6 +12,7 @@ kept, as the official evaluation keeps them (they can only be negatives; see
 from __future__ import annotations
 
 import csv
+import math
 import os
 import re
 from pathlib import Path
@@ -141,15 +142,27 @@ def _read_csv(path: Path):
         rows = 0
         for row in reader:
             rows += 1
+            where = f"{path}, line {reader.line_num}, video {(row.get('id') or '').strip()!r}"
+            if None in row:  # csv.DictReader keeps surplus fields under the key None
+                raise AnnotationError(f"{where}: {len(reader.fieldnames) + len(row[None])} fields, the header "
+                                      f"has {len(reader.fieldnames)} (a stray comma or an unquoted field?)")
+            cut = [name for name in reader.fieldnames if row[name] is None]
+            if cut:
+                raise AnnotationError(f"{where}: the row ends before field {cut[0]!r} (the file looks truncated: "
+                                      "download it again with `pcmci-edu prepare charades`)")
             yield reader.line_num, row
         if rows == 0:
             raise AnnotationError(f"{path}: no videos after the header")
 
 
 def _float(value: str | None, where: str, field: str) -> float:
+    """A field in seconds: finite and >= 0; an empty field is NaN (not given)."""
     if value is None or value.strip() == "":
         return float("nan")
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
-        raise AnnotationError(f"{where}, field {field!r}: expected a number, got {value!r}") from None
+        number = math.nan
+    if not math.isfinite(number) or number < 0:
+        raise AnnotationError(f"{where}, field {field!r}: expected a finite number of seconds >= 0, got {value!r}")
+    return number

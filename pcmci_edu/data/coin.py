@@ -11,6 +11,7 @@ documentation also says ``"validation"``) the test split.
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,9 +110,10 @@ class COIN(VideoDataset):
                 field = f"{where}, annotation[{number}]"
                 try:
                     step_id = int(step["id"])
-                    start, end = (float(t) for t in step["segment"])
+                    segment = step["segment"]
                 except (KeyError, TypeError, ValueError):
                     raise AnnotationError(f"{field}: expected {{'id': '1'..'{num_steps}', 'segment': [start, end]}}, got {step!r}") from None
+                start, end = _segment(segment, f"{field}, field 'segment'")
                 if not 1 <= step_id <= num_steps:
                     raise AnnotationError(f"{field}, field 'id': unknown step id {step_id} (taxonomy has 1..{num_steps})")
                 labels[step_id - 1] = 1.0
@@ -160,6 +162,15 @@ def _read_database(path: Path) -> dict:
     if not isinstance(data, dict) or not isinstance(data.get("database"), dict):
         raise AnnotationError(f"{path}, field 'database': expected an object of videos")
     return data["database"]
+
+
+def _segment(value, where: str) -> tuple[float, float]:
+    """``[start, end]``: two finite numbers of seconds (a string or a third bound is refused)."""
+    numbers = isinstance(value, list) and len(value) == 2 and all(
+        isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t) for t in value)
+    if not numbers:
+        raise AnnotationError(f"{where}: expected [start, end], two finite numbers of seconds, got {value!r}")
+    return float(value[0]), float(value[1])
 
 
 def _task_of(entry: dict, where: str, task_index: dict[str, int], num_tasks: int) -> int:
