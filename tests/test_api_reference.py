@@ -44,6 +44,8 @@ def test_every_public_module_is_found():
         if not any(part.startswith("_") for part in info.name.split("."))]
     assert sorted(expected) == MODULES
     assert {"pcmci_edu.profile", "pcmci_edu.system", "pcmci_edu.cli"} <= set(MODULES)
+    assert {"pcmci_edu.experiments.runs", "pcmci_edu.experiments.statistics", "pcmci_edu.experiments.chapter7",
+            "pcmci_edu.scm.graph", "pcmci_edu.scm.identification", "pcmci_edu.scm.evidence"} <= set(MODULES)
 
 
 @pytest.mark.parametrize("module_name", MODULES)

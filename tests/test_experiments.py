@@ -13,6 +13,7 @@ import pytest
 import scipy.stats
 
 from pcmci_edu import experiments as ex
+from pcmci_edu.experiments import cache, runs
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CHAPTER7_RESULTS = REPO_ROOT / "results" / "chapter7_book.json"
@@ -140,6 +141,15 @@ def test_json_is_written_atomically_and_bad_json_is_a_clear_error(tmp_path):
         ex.read_json(path)
 
 
+def test_code_fingerprint_covers_every_file_that_decides_a_run(monkeypatch):
+    files = {path.relative_to(cache.PACKAGE_ROOT).as_posix() for path in cache.fingerprinted_files()}
+    assert {"model.py", "train.py", "metrics.py", "interventions/ich.py", "data/benchmark.py"} <= files
+    assert (cache.PACKAGE_ROOT / "experiments" / "cache.py").is_file()  # the root is the package
+    monkeypatch.setattr(cache, "FINGERPRINT_PATHS", cache.FINGERPRINT_PATHS + ("moved_away.py",))
+    with pytest.raises(FileNotFoundError, match="moved_away.py"):
+        cache.fingerprinted_files()
+
+
 def test_run_grid_reuses_cached_runs(tmp_path, monkeypatch):
     calls = []
 
@@ -148,7 +158,7 @@ def test_run_grid_reuses_cached_runs(tmp_path, monkeypatch):
         row = {"variant": variant.name, "label": variant.label, "seed": seed, "accuracy_test": 0.1 * seed}
         return (row, None) if return_model else row
 
-    monkeypatch.setattr(ex, "run_variant", fake_run)
+    monkeypatch.setattr(runs, "run_variant", fake_run)  # the module run_grid looks it up in
     benchmark = {"train": [0] * 3, "test": [0] * 2}
     settings = ex.RunSettings.for_profile("smoke")
     first = ex.run_grid(["base", "ich"], [0, 1], benchmark, settings, tmp_path, progress=False)

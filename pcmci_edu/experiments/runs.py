@@ -1,0 +1,226 @@
+"""Training runs: how big a run is, one variant x one seed -> one row, and grids of them.
+
+:class:`RunSettings` fixes a profile's model size and schedule, :func:`run_variant` trains and
+measures one variant for one seed (:func:`pcmci_edu.experiments.evaluation.evaluate_model`), and
+:func:`run_grid` runs variants x seeds with a progress bar, reading finished runs from the
+:class:`~pcmci_edu.experiments.cache.RunCache`. :func:`trained_model` gives a trained model back
+for the figures of chapters 4-6, :func:`few_shot` the few-shot runs of chapter 3.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from pcmci_edu.cost import head_cost
+from pcmci_edu.profile import pick, resolve_profile
+from pcmci_edu.experiments.cache import RunCache, benchmark_signature, run_key
+from pcmci_edu.experiments.evaluation import evaluate_model
+from pcmci_edu.experiments.variants import Variant, get_variant
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How big one run is: model width and depth, and the training schedule.
+
+    ``model`` holds extra :class:`pcmci_edu.model.ModelConfig` fields shared by every variant
+    (width, depth); ``device`` ``None`` picks CUDA when present. ``threads``: CPU threads torch
+    uses during a run (``None`` leaves torch's default). The small models of the smoke and book
+    profiles gain nothing from intra-op parallelism, and on a busy machine two threads per
+    process can be many times slower than one, so these profiles use one.
+    """
+
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    model: tuple[tuple[str, Any], ...] = ()
+    device: str | None = None
+    threads: int | None = None
+
+    @classmethod
+    def for_profile(cls, profile: str | None = None) -> "RunSettings":
+        """The settings a profile uses (smoke: seconds per run; book: ~10 s on a CPU)."""
+        profile = resolve_profile(profile)
+        return cls(
+            epochs=pick(profile, smoke=1, book=8, full=30),
+            batch_size=pick(profile, smoke=16, book=32, full=32),
+            lr=1e-3,
+            model=pick(profile, smoke=(("width", 32), ("layers", 1), ("heads", 2)),
+                       book=(("width", 64), ("layers", 1), ("heads", 4)),
+                       full=(("width", 256), ("layers", 2), ("heads", 8))),
+            threads=pick(profile, smoke=1, book=1, full=None),
+        )
+
+    def key(self) -> dict[str, Any]:
+        """What identifies these settings in a cache key (the device does not)."""
+        data = asdict(self)
+        data.pop("device")
+        data.pop("threads")
+        data["model"] = [list(item) for item in self.model]
+        return data
+
+
+def seeds_for_profile(profile: str | None = None) -> list[int]:
+    """The training seeds a profile averages over (at least 3 outside smoke).
+
+    >>> seeds_for_profile("book")
+    [0, 1, 2]
+    >>> seeds_for_profile("smoke")
+    [0]
+    """
+    return list(range(pick(resolve_profile(profile), smoke=1, book=3, full=5)))
+
+
+def build_model(variant: str | Variant, benchmark: Mapping[str, Any], settings: RunSettings,
+                seed: int = 0, train_set=None) -> torch.nn.Module:
+    """The model of a variant, built for its training split (not trained).
+
+    :meth:`pcmci_edu.model.PCMCi.from_dataset` builds what the variant needs from the training
+    split (ICI's relation graphs, ICH's prototype dictionary, cross-sample IVC's memory).
+    """
+    from pcmci_edu.model import PCMCi
+
+    variant = get_variant(variant)
+    train_set = benchmark[variant.train_split] if train_set is None else train_set
+    fields = {**dict(settings.model), **variant.option_dict}
+    return PCMCi.from_dataset(train_set, interventions=variant.interventions, seed=seed, **fields)
+
+
+@contextmanager
+def torch_threads(threads: int | None):
+    """Run a block with ``torch.set_num_threads(threads)`` (``None``: unchanged), then restore."""
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _train_config(settings: RunSettings, seed: int, progress: bool):
+    from pcmci_edu.train import TrainConfig
+
+    return TrainConfig(epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr,
+                       weight_decay=settings.weight_decay, seed=seed, device=settings.device,
+                       progress=progress)
+
+
+def run_variant(variant: str | Variant, benchmark: Mapping[str, Any], seed: int = 0,
+                settings: RunSettings | None = None, *, train_set=None,
+                return_model: bool = False, progress: bool = True):
+    """Train one variant for one seed and measure it: returns a row (and the model if asked).
+
+    ``train_set`` overrides the variant's training split (few-shot training passes
+    ``benchmark.few_shot(k, seed)``). The row holds the measures of :func:`evaluate_model`, the
+    parameter count and FLOPs per video (:func:`pcmci_edu.cost.head_cost`), the training wall time
+    and the mean time per step.
+    """
+    from pcmci_edu.train import fit
+
+    variant = get_variant(variant)
+    settings = settings or RunSettings.for_profile()
+    train_set = benchmark[variant.train_split] if train_set is None else train_set
+    with torch_threads(settings.threads):
+        model = build_model(variant, benchmark, settings, seed, train_set)
+        started = time.perf_counter()
+        fit(model, train_set, {}, _train_config(settings, seed, progress))
+        train_seconds = time.perf_counter() - started
+        model.eval()
+        cost = head_cost(model, benchmark["test"][0]["frames"].unsqueeze(0))
+        steps = settings.epochs * math.ceil(len(train_set) / settings.batch_size)
+        row: dict[str, Any] = {
+            "variant": variant.name, "label": variant.label, "seed": int(seed),
+            "train_videos": len(train_set),
+            **evaluate_model(model, benchmark),
+            "parameters": cost.parameters,
+            "flops": cost.flops,
+            "train_seconds": train_seconds,
+            "step_seconds": train_seconds / max(steps, 1),
+        }
+    return (row, model) if return_model else row
+
+
+def run_grid(variants: Iterable[str | Variant], seeds: Iterable[int], benchmark: Mapping[str, Any],
+             settings: RunSettings | None = None, cache: RunCache | str | Path | None = None,
+             *, progress: bool = True) -> pd.DataFrame:
+    """Train and measure every variant for every seed; one row per run, cached.
+
+    Runs already in the cache (same variant, seed, benchmark, settings and code) are read, not
+    trained. The returned frame has a ``cached`` column saying which.
+    """
+    settings = settings or RunSettings.for_profile()
+    cache = cache if isinstance(cache, RunCache) or cache is None else RunCache(cache)
+    signature = benchmark_signature(benchmark)
+    jobs = [(get_variant(v), int(s)) for v in variants for s in seeds]
+    rows = []
+    bar = tqdm(jobs, desc="runs", disable=not progress)
+    for variant, seed in bar:
+        bar.set_postfix_str(f"{variant.name} seed {seed}")
+        key = run_key(variant, seed, signature, settings)
+        row = cache.get(key) if cache is not None else None
+        cached = row is not None
+        if row is None:
+            row, model = run_variant(variant, benchmark, seed, settings, return_model=True,
+                                     progress=False)
+            if cache is not None:
+                cache.put(key, row, model)
+        rows.append({**row, "cached": cached})
+    return pd.DataFrame(rows)
+
+
+def trained_model(variant: str | Variant, benchmark: Mapping[str, Any], seed: int = 0,
+                  settings: RunSettings | None = None,
+                  cache: RunCache | str | Path | None = None) -> tuple[torch.nn.Module, dict]:
+    """A trained model of a variant and its row: from the cache when there, else trained now."""
+    variant = get_variant(variant)
+    settings = settings or RunSettings.for_profile()
+    cache = cache if isinstance(cache, RunCache) or cache is None else RunCache(cache)
+    key = run_key(variant, seed, benchmark_signature(benchmark), settings)
+    if cache is not None and cache.get(key) is not None and cache.model_path(key).is_file():
+        model = build_model(variant, benchmark, settings, seed)
+        model.load_state_dict(torch.load(cache.model_path(key), map_location="cpu"))
+        model.eval()
+        return model, cache.get(key)
+    row, model = run_variant(variant, benchmark, seed, settings, return_model=True)
+    if cache is not None:
+        cache.put(key, row, model)
+    return model, row
+
+
+def few_shot(benchmark, variants: Sequence[str | Variant], shots: Sequence[int], seeds: Sequence[int],
+             settings: RunSettings | None = None, cache: RunCache | str | Path | None = None,
+             *, min_steps: int = 100, progress: bool = True) -> pd.DataFrame:
+    """Train variants on ``benchmark.few_shot(k, seed)`` for each k in ``shots``; one row per run.
+
+    A few videos make few steps per epoch, so the epochs are raised until a run makes at least
+    ``min_steps`` optimiser steps.
+    """
+    settings = settings or RunSettings.for_profile()
+    cache = cache if isinstance(cache, RunCache) or cache is None else RunCache(cache)
+    signature = benchmark_signature(benchmark)
+    jobs = [(get_variant(v), k, s) for v in variants for k in shots for s in seeds]
+    rows = []
+    for variant, k, seed in tqdm(jobs, desc="few-shot runs", disable=not progress):
+        train_set = benchmark.few_shot(k, seed)
+        steps_per_epoch = math.ceil(len(train_set) / settings.batch_size)
+        run_settings = replace(settings, epochs=max(settings.epochs, math.ceil(min_steps / steps_per_epoch)))
+        key = run_key(variant, seed, signature, run_settings, extra={"shots": k})
+        row = cache.get(key) if cache is not None else None
+        if row is None:
+            row = run_variant(variant, benchmark, seed, run_settings, train_set=train_set, progress=False)
+            row["shots"] = k
+            if cache is not None:
+                cache.put(key, row)
+        rows.append(row)
+    return pd.DataFrame(rows)
