@@ -32,7 +32,7 @@ from torch import nn
 from pcmci_edu.interventions import INTERVENTIONS
 from pcmci_edu.interventions.ich import ICH, VISUAL_TOKEN_SOURCES, PrototypeDictionary, build_prototypes
 from pcmci_edu.interventions.ici import ICI, Relations, build_relations
-from pcmci_edu.interventions.ivc import IVC, SAMPLING_READINGS, build_memory
+from pcmci_edu.interventions.ivc import IVC, ROUTINGS, SAMPLING_READINGS, build_memory
 
 LABEL_POOLINGS = ("mean", "attention")
 
@@ -47,7 +47,9 @@ class ModelConfig:
     per-video ICH). ``label_lr_multiplier``: the label embeddings' learning rate relative to
     the rest (0 freezes them at the text features). ``ich_visual_tokens``: ``"video"`` (own
     frames) or ``"dictionary"`` (k-means prototypes with prior). ``ivc_sampling``:
-    ``"in_sample"`` or ``"cross_sample"`` (memory of other training videos).
+    ``"in_sample"`` or ``"cross_sample"`` (memory of other training videos). ``ivc_routing``:
+    ``"poster"`` (``V* = [M_hat, V'] W^C``) or ``"mediator_only"`` (``V* = M_hat W^C``: the
+    video reaches the classifier only through the mediator).
     ``text_dim``: the width of the label text features when it differs from the frame
     features' (e.g. Breakfast's 2048-d I3D frames with 512-d CLIP label texts); a learnable
     linear adapter then maps the frames into the text space before anything else, so every
@@ -74,6 +76,7 @@ class ModelConfig:
     ich_num_prototypes: int = 64
     ivc_sampling: str = "in_sample"
     ivc_memory_size: int = 64
+    ivc_routing: str = "poster"
     text_dim: int | None = None
     seed: int = 0
 
@@ -86,7 +89,8 @@ class ModelConfig:
             raise ValueError(f"each intervention may appear once, got {self.interventions}")
         for name, value, allowed in (("label_pooling", self.label_pooling, LABEL_POOLINGS),
                                      ("ich_visual_tokens", self.ich_visual_tokens, VISUAL_TOKEN_SOURCES),
-                                     ("ivc_sampling", self.ivc_sampling, SAMPLING_READINGS)):
+                                     ("ivc_sampling", self.ivc_sampling, SAMPLING_READINGS),
+                                     ("ivc_routing", self.ivc_routing, ROUTINGS)):
             if value not in allowed:
                 raise ValueError(f"ModelConfig.{name}={value!r}: expected one of {allowed}")
         for name in ("feature_dim", "num_frames", "width", "heads", "ich_max_iter",
@@ -99,6 +103,9 @@ class ModelConfig:
             raise ValueError(f"ModelConfig.label_lr_multiplier must be >= 0, got {self.label_lr_multiplier}")
         if self.text_dim is not None and self.text_dim <= 0:
             raise ValueError(f"ModelConfig.text_dim must be positive or None, got {self.text_dim}")
+        if self.ivc_routing == "mediator_only" and self.ivc_sampling == "cross_sample":
+            raise ValueError("ModelConfig.ivc_routing='mediator_only' cannot be combined with "
+                             "ivc_sampling='cross_sample' (its block reads the video tokens)")
         if self.adapts_frames and (self.ich_visual_tokens == "dictionary" or self.ivc_sampling == "cross_sample"):
             raise ValueError("dictionary ICH and cross-sample IVC build prototypes from the frozen frame features, "
                              f"so they need text_dim == feature_dim (got {self.text_dim} and {self.feature_dim})")
@@ -216,7 +223,7 @@ class PCMCi(nn.Module):
                 self.interventions["ici"] = ICI(relations, dim, noise)
             if "ivc" in config.interventions:
                 self.interventions["ivc"] = IVC(dim, memory if config.ivc_sampling == "cross_sample" else None,
-                                                noise)
+                                                noise, config.ivc_routing)
 
     def _check_inputs(self, relations, dictionary, memory) -> None:
         config = self.config

@@ -20,6 +20,17 @@ Two readings of the sum over ``v'``:
   ``P(v')`` is an attention of each frame over a memory of *other training videos'*
   features (:func:`build_memory`), and its output ``V_cs`` joins the fusion:
   ``V* = [M_hat, V', V_cs] W^C``.
+
+Two routings of what reaches the classifier (``routing``):
+
+* ``"poster"`` (default): ``V* = [M_hat, V'] W^C`` as the poster writes it. The gated video
+  ``V'`` goes to the classifier beside the mediator: a direct path ``V -> Y`` that does not
+  pass through ``M``, so the architecture does *not* enforce the front-door's condition.
+* ``"mediator_only"``: ``V* = M_hat W^C``, the attended mediator alone. The video then
+  reaches the logits only through the attention weights ``P(m | V)`` over the mediator (and
+  through ``M`` itself where ``M`` depends on the video, as after per-video ICH): change the
+  video tokens while keeping ``P(m | V)`` and ``M``, and the output does not change. This is
+  the routing the front-door criterion asks for (our option; the poster does not have it).
 """
 
 from __future__ import annotations
@@ -33,6 +44,7 @@ from torch import nn
 from pcmci_edu.interventions.fusion import PassThroughFusion
 
 SAMPLING_READINGS = ("in_sample", "cross_sample")
+ROUTINGS = ("poster", "mediator_only")
 
 
 class CrossAttention(nn.Module):
@@ -82,13 +94,24 @@ class IVC(nn.Module):
     random part, so ``V* ~= V' = sigmoid(M_hat) F(V)``; with the attention's small random
     initialisation the gate starts near ``1/2`` everywhere, and the cosine logits, blind to
     a common scale, start as the base model's.
+
+    ``routing="mediator_only"``: ``V* = M_hat W^C`` with ``W^C`` starting as ``I`` (plus the
+    small random part); the gated video ``V'`` is not passed on (see the module docstring).
+    It cannot be combined with the cross-sample reading, whose output reads the video tokens.
     """
 
-    def __init__(self, dim: int, memory: torch.Tensor | None = None, noise_std: float = 0.02) -> None:
+    def __init__(self, dim: int, memory: torch.Tensor | None = None, noise_std: float = 0.02,
+                 routing: str = "poster") -> None:
         super().__init__()
+        if routing not in ROUTINGS:
+            raise ValueError(f"IVC routing={routing!r}: expected one of {ROUTINGS}")
+        if routing == "mediator_only" and memory is not None:
+            raise ValueError("IVC routing='mediator_only' passes only the attended mediator on; the "
+                             "cross-sample reading adds a block computed from the video tokens")
+        self.routing = routing
         self.attention = CrossAttention(dim, output_std=noise_std)             # A(M, F(V); Theta_M)
         self.sampling = "in_sample" if memory is None else "cross_sample"
-        blocks = (0.0, 1.0) if memory is None else (0.0, 1.0, 0.0)
+        blocks = (1.0,) if routing == "mediator_only" else (0.0, 1.0) if memory is None else (0.0, 1.0, 0.0)
         self.fusion = PassThroughFusion(blocks, dim, noise_std)             # W^C
         if memory is not None:
             self.register_buffer("memory", memory.float())
@@ -99,7 +122,7 @@ class IVC(nn.Module):
         mediator_hat, attention = self.attention(tokens, mediator)           # M_hat, P(m | V)
         gate = torch.sigmoid(mediator_hat)
         gated = gate * tokens                                                 # V' = sigma(A(M, F(V))) F(V)
-        blocks = [mediator_hat, gated]
+        blocks = [mediator_hat] if self.routing == "mediator_only" else [mediator_hat, gated]
         details = {"ivc_attention": attention, "ivc_gate": gate, "mediator_hat": mediator_hat}
         if self.sampling == "cross_sample":
             memory = self.memory.to(tokens.dtype).unsqueeze(0)
