@@ -50,7 +50,9 @@ class TrainConfig:
     (bfloat16 where supported, else float16 with loss scaling). ``checkpoint_dir``: where
     ``last.pt`` is written after every epoch and resumed from when ``resume``. ``log_path``:
     ``.csv`` or ``.json`` file for the history. ``eval_every``: evaluate every n epochs (and
-    after the last).
+    after the last). ``log_epochs``: print one line per epoch (loss, validation metrics) that
+    stays in the log, unlike the progress bar. ``tensorboard_dir``: also write the history as
+    TensorBoard scalars there, when the ``tensorboard`` package is installed.
 
     >>> TrainConfig(epochs=3).warmup_fraction
     0.1
@@ -71,11 +73,16 @@ class TrainConfig:
     eval_every: int = 1
     eval_batch_size: int = 256
     progress: bool = True
+    log_epochs: bool = False
+    tensorboard_dir: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_every", "eval_batch_size"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"TrainConfig.{name} must be positive, got {getattr(self, name)}")
+        for name in ("weight_decay", "grad_clip"):
+            if getattr(self, name) is not None and getattr(self, name) < 0:
+                raise ValueError(f"TrainConfig.{name} must be >= 0, got {getattr(self, name)}")
         if self.lr <= 0 or not 0 <= self.warmup_fraction < 1:
             raise ValueError(f"TrainConfig needs lr > 0 and 0 <= warmup_fraction < 1, got lr={self.lr}, "
                              f"warmup_fraction={self.warmup_fraction}")
@@ -286,6 +293,7 @@ def fit(model: nn.Module, train_set, eval_sets: Mapping[str, Any] | None = None,
 
     bar = tqdm(total=config.epochs, initial=start_epoch, desc="training",
                disable=not config.progress or rank != 0, leave=False)
+    board = _tensorboard_writer(config.tensorboard_dir) if rank == 0 else None
     step = start_epoch * steps_per_epoch
     for epoch in range(start_epoch, config.epochs):
         started = time.perf_counter()
@@ -320,14 +328,46 @@ def fit(model: nn.Module, train_set, eval_sets: Mapping[str, Any] | None = None,
                 _save_checkpoint(checkpoint_path, model, optimizer, scheduler, scaler, config, epoch + 1, history)
             if config.log_path is not None:
                 history.write(config.log_path)
+            if config.log_epochs:
+                tqdm.write(epoch_line(row, config.epochs))
+            if board is not None:
+                for key, value in row.items():
+                    if key not in ("epoch", "step"):
+                        board.add_scalar(key, value, epoch + 1)
+                board.flush()
         bar.update(1)
         bar.set_postfix({key: f"{value:.3f}" for key, value in row.items()
                          if key == "train_loss" or key.endswith("mAP_all_classes")})
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, row)
     bar.close()
+    if board is not None:
+        board.close()
     model.eval()
     return history
+
+
+def epoch_line(row: Mapping[str, float], epochs: int) -> str:
+    """One epoch of the history as a line for the log.
+
+    >>> epoch_line({"epoch": 3, "step": 30, "lr": 1e-4, "train_loss": 0.51234, "seconds": 2.0,
+    ...             "val/accuracy": 0.5, "val/mAP_all_classes": 0.25}, 50)
+    'epoch 3/50  train_loss 0.5123  val/accuracy 0.5000  val/mAP_all_classes 0.2500  (2.0 s)'
+    """
+    shown = [f"epoch {int(row['epoch'])}/{epochs}", f"train_loss {row['train_loss']:.4f}"]
+    shown += [f"{key} {value:.4f}" for key, value in row.items() if "/" in key and not math.isnan(value)]
+    return "  ".join(shown) + f"  ({row['seconds']:.1f} s)"
+
+
+def _tensorboard_writer(folder: str | None):
+    """A TensorBoard ``SummaryWriter`` on ``folder``, or ``None`` (no folder, or no ``tensorboard``)."""
+    if folder is None:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is optional: the CSV history has the same numbers
+        return None
+    return SummaryWriter(folder)
 
 
 def _mean_over_processes(value: torch.Tensor, world: int) -> float:
