@@ -119,6 +119,8 @@ def test_breakfast_reader_consumes_i3d_layout_features(tmp_path):
     """Published I3D features, (2048, T) per video as MS-TCN ships them, feed the Breakfast reader,
     read in place or imported into a smaller store of [N, 2048]."""
     from pcmci_edu.data.breakfast import Breakfast
+    from pcmci_edu.data.features import FeatureError
+    from pcmci_edu.data.published import LAYOUTS, import_features
 
     mini = make_miniature(tmp_path / "mini", "breakfast", num_train=3, num_test=2)
     prepare("breakfast", tmp_path / "root", local_dir=mini.mirror,
@@ -141,9 +143,11 @@ def test_breakfast_reader_consumes_i3d_layout_features(tmp_path):
     assert tuple(in_place.action_text_features.shape) == (48, 2048)
 
     small = FeatureStore(folder / "features_i3d_16")
-    report = extract.import_published_features(published, small, num_frames=16, progress=False)
-    assert sorted(report.written) == sorted(lengths)
-    assert "broken_video" in report.failed and "(7, 7)" in report.failed["broken_video"]
+    i3d = LAYOUTS["mstcn-i3d"]
+    with pytest.raises(FeatureError, match=r"broken_video\.npy: features have shape \(7, 7\)"):
+        import_features(i3d, published, small, ["broken_video"], num_frames=16, progress=False)
+    report = import_features(i3d, published, small, list(lengths), num_frames=16, progress=False)
+    assert sorted(report.written) == sorted(lengths) and report.lengths == lengths
     first = mini.video_ids["test"][0]
     original = np.load(published / f"{first}.npy").T
     np.testing.assert_array_equal(small.read_all_frames(first), original[
@@ -151,7 +155,7 @@ def test_breakfast_reader_consumes_i3d_layout_features(tmp_path):
     FeatureStore(small.root).write_text_features(text["actions"], text["activities"])
     imported = Breakfast(folder, "test", features=small.root, num_frames=16)
     assert tuple(imported[0]["frames"].shape) == (16, 2048)
-    again = extract.import_published_features(published, small, num_frames=16, progress=False)
+    again = import_features(i3d, published, small, list(lengths), num_frames=16, progress=False)
     assert not again.written and len(again.skipped) == len(lengths)
 
 
