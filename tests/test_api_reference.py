@@ -1,9 +1,10 @@
-"""The API page's generator covers the whole package, checked without building the book.
+"""The API reference's generator covers the whole package, checked without building the book.
 
-``book/api.md`` calls the ``package-api`` directive (``book/_ext/api_reference.py``). Here the
-generator runs on the installed package: every public module gets a section and every
-public name an autodoc entry (or, for a re-export, a link to where it is defined). The built
-page itself is checked from ``objects.inv`` in tests/test_browser.py.
+``book/_ext/api_reference.py`` writes one page per public module (``book/api/<module>.rst``,
+listed in ``_toc.yml`` by a glob) with an autosummary table and one autodoc entry per public
+name (or, for a re-export, a link to where it is defined); ``book/api.md`` shows the module
+table. Here the generator runs on the installed package; the built pages are checked from
+``objects.inv`` in tests/test_browser.py.
 """
 
 from __future__ import annotations
@@ -34,8 +35,26 @@ MODULES = generator.package_modules("pcmci_edu")
 
 
 def test_api_page_uses_the_generator_and_is_in_the_toc():
-    assert ".. package-api:: pcmci_edu" in (REPO_ROOT / "book" / "api.md").read_text()
-    assert re.search(r"^\s*- file: book/api\s*$", (REPO_ROOT / "_toc.yml").read_text(), re.MULTILINE)
+    assert ".. package-modules:: pcmci_edu" in (REPO_ROOT / "book" / "api.md").read_text()
+    toc = (REPO_ROOT / "_toc.yml").read_text()
+    assert re.search(r"^\s*- file: book/api\s*$", toc, re.MULTILINE)
+    assert re.search(r"^\s*- glob: book/api/\*", toc, re.MULTILINE), "the module pages are listed by a glob"
+
+
+def test_one_page_per_module_written_and_stale_pages_removed(tmp_path: Path):
+    folder = tmp_path / "api"
+    folder.mkdir()
+    (folder / "pcmci_edu.gone.rst").write_text(generator.GENERATED + "\n\nold\n")
+    (folder / "notes.rst").write_text("not generated: kept\n")
+    generator.write_module_pages("pcmci_edu", folder)
+    assert sorted(path.stem for path in folder.glob("pcmci_edu*.rst")) == MODULES
+    assert (folder / "notes.rst").exists()
+    page = (folder / "pcmci_edu.profile.rst").read_text()
+    assert ".. automodule:: pcmci_edu.profile" in page and ".. autosummary::" in page
+    assert re.search(r"^   resolve_profile$", page, re.MULTILINE), "the autosummary table lists the module's names"
+    assert ".. autofunction:: pcmci_edu.profile.resolve_profile" in page
+    package = (folder / "pcmci_edu.data.rst").read_text()
+    assert re.search(r"^   breakfast$", package, re.MULTILINE), "a package's page lists its modules"
 
 
 def test_every_public_module_is_found():

@@ -1,20 +1,19 @@
-"""Every chapter opens in Colab: its first code cell installs pcmci_edu, pinned to this version.
+"""Every chapter opens in Colab: its first code cell installs pcmci_edu at the book's version.
 
-The canonical cell is the first code cell of ``notebooks/00_setup.ipynb``; every notebook
-starts with a verbatim copy. The install target it names must be this package at this
-version (``<name> @ git+<repository>@v<version>``, with the name from ``pyproject.toml``,
-the version from ``pcmci_edu.__version__`` and the repository from ``_config.yml``, which
-also drives the book's "Open in Colab" buttons), and the cell must say how to switch the
-Colab runtime to a GPU.
+The canonical cell is the first code cell of ``notebooks/00_setup.ipynb``; every notebook starts
+with a verbatim copy. Its ``BOOK_VERSION`` is ``pcmci_edu.__version__`` (the one place the version
+lives), its default install target is this package at tag ``v<version>`` of the repository in
+``_config.yml``, and the book's launch buttons open the same tag (``book/_ext/book_fixes.py`` sets
+it from the package version). What the cell does against a real wheel (install when missing,
+reinstall on a version mismatch and ask for a restart, one clear message when pip fails) is tested
+in tests/test_install.py.
 """
 
 from __future__ import annotations
 
 import ast
-import builtins
+import importlib.util
 import re
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
@@ -27,7 +26,6 @@ import pcmci_edu
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
 SETUP = REPO_ROOT / "notebooks" / "00_setup.ipynb"
-TARGET = re.compile(r"^(?P<name>[A-Za-z0-9_.-]+) @ git\+(?P<url>https://\S+?)(?:\.git)?@v(?P<version>\S+)$")
 
 
 def first_code_cell(path: Path) -> str:
@@ -37,13 +35,24 @@ def first_code_cell(path: Path) -> str:
     return code[0].source.strip()
 
 
-def install_targets(source: str) -> list[str]:
-    """The string constants in the cell that look like a pip requirement with a git URL."""
-    return [node.value for node in ast.walk(ast.parse(source))
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and " @ git+" in node.value]
-
-
 CANONICAL = first_code_cell(SETUP)
+
+
+def cell_constant(name: str) -> str:
+    """The value of a top-level string assignment in the cell."""
+    for node in ast.parse(CANONICAL).body:
+        if isinstance(node, ast.Assign) and [target.id for target in node.targets] == [name]:
+            return ast.literal_eval(node.value)
+    raise AssertionError(f"the Colab cell assigns no {name}")
+
+
+def default_target() -> str:
+    """The cell's default install target, with BOOK_VERSION filled in."""
+    strings = [node for node in ast.walk(ast.parse(CANONICAL)) if isinstance(node, ast.JoinedStr)
+               and any(isinstance(part, ast.Constant) and "git+" in str(part.value) for part in node.values)]
+    assert len(strings) == 1, "expected one f-string install target with a git URL in the Colab cell"
+    return "".join(part.value if isinstance(part, ast.Constant) else "{" + ast.unparse(part.value) + "}"
+                   for part in strings[0].values).replace("{BOOK_VERSION}", cell_constant("BOOK_VERSION"))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[path.stem for path in NOTEBOOKS])
@@ -53,60 +62,38 @@ def test_first_code_cell_is_the_colab_cell(path: Path):
         f"notebooks/00_setup.ipynb:\n{CANONICAL}")
 
 
-def test_install_target_is_this_package_at_this_version():
-    targets = install_targets(CANONICAL)
-    assert len(targets) == 1, f"expected one 'name @ git+URL@vVERSION' target in the Colab cell, found {targets}"
-    match = TARGET.match(targets[0])
-    assert match, f"install target {targets[0]!r} is not of the form 'name @ git+https://...@v<version>'"
+def test_the_cell_names_the_package_version():
+    assert cell_constant("BOOK_VERSION") == pcmci_edu.__version__, (
+        f"the Colab cell's BOOK_VERSION is {cell_constant('BOOK_VERSION')}, the package is "
+        f"{pcmci_edu.__version__}: update BOOK_VERSION in every notebook's first cell")
 
+
+def test_install_target_is_this_package_at_the_tagged_version():
+    match = re.fullmatch(r"(?P<name>[\w.-]+)\[notebooks\] @ git\+(?P<url>https://\S+?)@v(?P<version>\S+)",
+                         default_target())
+    assert match, f"install target {default_target()!r} is not 'name[notebooks] @ git+https://...@v<version>'"
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
     config = yaml.safe_load((REPO_ROOT / "_config.yml").read_text())
-    assert match["name"] == project["name"], f"the cell installs {match['name']!r}, pyproject.toml names {project['name']!r}"
-    assert match["version"] == pcmci_edu.__version__, (
-        f"the cell pins tag v{match['version']}, the package is version {pcmci_edu.__version__}: "
-        "update the cell in every notebook when the version changes")
+    assert match["name"] == project["name"] and "notebooks" in project["optional-dependencies"]
+    assert match["version"] == pcmci_edu.__version__
     assert match["url"].rstrip("/") == config["repository"]["url"].rstrip("/"), (
         f"the cell installs from {match['url']}, _config.yml's repository (the launch buttons) is "
         f"{config['repository']['url']}")
 
 
-def test_the_cell_says_how_to_get_a_gpu():
-    assert "GPU" in CANONICAL and "Change runtime type" in CANONICAL, (
-        "the Colab cell must say how to switch to a GPU runtime (Runtime > Change runtime type > GPU)")
-
-
-def test_colab_launch_buttons_are_configured():
+def test_launch_buttons_open_the_same_tag():
+    spec = importlib.util.spec_from_file_location("book_fixes", REPO_ROOT / "book" / "_ext" / "book_fixes.py")
+    book_fixes = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(book_fixes)
+    assert book_fixes.launch_branch() == f"v{cell_constant('BOOK_VERSION')}"
     config = yaml.safe_load((REPO_ROOT / "_config.yml").read_text())
     assert config["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
     assert config["repository"]["url"].startswith("https://github.com/"), "Colab opens notebooks from GitHub"
-    assert config["repository"].get("branch"), "the launch buttons need the repository branch"
+    assert "book_fixes" in config["sphinx"]["local_extensions"]
 
 
-def _run_cell(monkeypatch, importable: bool) -> list[list[str]]:
-    """Execute the cell with ``import pcmci_edu`` failing (or not) and pip recorded, not run."""
-    calls: list[list[str]] = []
-    attempts = {"pcmci_edu": 0}
-    real_import = builtins.__import__
-
-    def fake_import(name, *args, **kwargs):
-        if name == "pcmci_edu":
-            attempts["pcmci_edu"] += 1
-            if not importable and attempts["pcmci_edu"] == 1:
-                raise ImportError("No module named 'pcmci_edu'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", fake_import)
-    monkeypatch.setattr(subprocess, "check_call", lambda command, *a, **k: calls.append(list(command)) or 0)
-    namespace: dict = {}
-    exec(compile(CANONICAL, "colab-cell", "exec"), namespace)
-    assert namespace["pcmci_edu"] is pcmci_edu, "after the cell, pcmci_edu must be imported"
-    return calls
-
-
-def test_the_cell_installs_only_when_the_package_is_missing(monkeypatch):
-    assert _run_cell(monkeypatch, importable=True) == [], "pip must not run when pcmci_edu is importable"
-    calls = _run_cell(monkeypatch, importable=False)
-    assert len(calls) == 1, f"expected one pip call, got {calls}"
-    command = calls[0]
-    assert command[:4] == [sys.executable, "-m", "pip", "install"], command
-    assert install_targets(CANONICAL)[0] in command
+def test_the_cell_says_how_to_get_a_gpu_and_chapter_9_asks_for_one():
+    assert "GPU" in CANONICAL and "Change runtime type" in CANONICAL
+    metadata = nbformat.read(REPO_ROOT / "notebooks" / "09_full_runs.ipynb", as_version=4).metadata
+    assert metadata.get("accelerator") == "GPU" and metadata.get("colab", {}).get("gpuType"), (
+        "chapter 9 must ask Colab for a GPU in its notebook metadata")

@@ -8,13 +8,45 @@
   ``localStorage.mode || default_mode`` (an ``html_context`` value); Jupyter Book leaves
   ``default_mode`` empty, so a first visit logs "Got invalid theme mode". ``auto`` follows
   the reader's system setting.
+- Launch buttons open the tagged release this book was built from: the theme's
+  ``repository_branch`` becomes ``v<pcmci_edu.__version__>``, the tag the notebooks' first
+  cell installs (one version, in ``pcmci_edu/__init__.py``).
+- The download button offers the executed notebook: after the build, each notebook's copy in
+  ``_sources`` (the stored notebook, without outputs) is replaced by the executed one that
+  myst-nb wrote to ``jupyter_execute``.
 """
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from typing import Any
 
 from sphinx.application import Sphinx
+from sphinx.config import Config
+
+
+def launch_branch() -> str:
+    """The git tag the launch buttons open: ``v`` + the package version."""
+    import pcmci_edu
+
+    return f"v{pcmci_edu.__version__}"
+
+
+def _launch_the_tagged_version(app: Sphinx, config: Config) -> None:
+    config.html_theme_options = {**config.html_theme_options, "repository_branch": launch_branch()}
+
+
+def _offer_executed_notebooks(app: Sphinx, exception: Exception | None) -> None:
+    """Replace ``_sources/<page>.ipynb`` by the executed notebook, for the download button."""
+    if exception is not None or app.builder.format != "html":
+        return
+    executed = Path(app.outdir).parent / "jupyter_execute"
+    for docname in app.env.found_docs:
+        notebook = executed / f"{docname}.ipynb"
+        target = Path(app.outdir) / "_sources" / f"{docname}.ipynb"
+        if notebook.is_file() and target.is_file():
+            shutil.copyfile(notebook, target)
 
 
 def _script_key(script: Any) -> tuple[str, str]:
@@ -42,4 +74,6 @@ def _fix_page_context(app: Sphinx, pagename: str, templatename: str, context: di
 
 def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("html-page-context", _fix_page_context, priority=900)
+    app.connect("config-inited", _launch_the_tagged_version)
+    app.connect("build-finished", _offer_executed_notebooks)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
