@@ -301,6 +301,33 @@ def import_features(layout: FeatureLayout, directory: str | os.PathLike, store: 
     return report
 
 
+def make_published_miniature(layout: FeatureLayout, directory: str | os.PathLike,
+                              videos: Mapping[str, str | os.PathLike], seed: int = 0) -> dict[str, int]:
+    """Write random unit vectors in ``layout`` for each video file, as many as its duration gives at the
+    layout's rate (at least one): a published folder in miniature for a pipeline check, never a result.
+
+    Returns the number of vectors written per video id.
+    """
+    from pcmci_edu.data.download import _clip_duration
+
+    rng = np.random.default_rng(seed)
+    lengths = {}
+    for video_id, video in sorted(videos.items()):
+        count = max(1, round(_clip_duration(Path(video)) * layout.rate_hz))
+        vectors = rng.normal(size=(count, layout.feature_dim)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        path = layout.path(directory, video_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        array = vectors.T if layout.axes == "DT" else vectors
+        with open(path, "wb") as stream:
+            if layout.key is None:
+                np.save(stream, array)
+            else:
+                np.savez(stream, **{layout.key: array})
+        lengths[video_id] = count
+    return lengths
+
+
 def import_record(layout: FeatureLayout, directory: str | os.PathLike, report: ImportReport,
                   num_frames: int, sampling: str) -> dict:
     """The ``import`` section of ``extraction.json``: layout, source rate, resampling, lengths."""
