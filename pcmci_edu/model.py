@@ -130,7 +130,9 @@ class ModelOutput:
     """Logits per video and, with ``return_details=True``, the intermediate quantities.
 
     ``details`` keys (present when the part ran): ``video_tokens`` F(V); ICH: ``similarity`` S,
-    ``ot_plan`` P* ``[B, L, N]``, ``ich_pooled`` H, ``text_after_ich`` T'; ICI:
+    ``ot_plan`` P* ``[B, L, N]``, ``ot_iterations`` (Sinkhorn's), ``ot_marginal_error`` ``[B]``
+    (mass in the wrong place, see :class:`~pcmci_edu.interventions.ich.TransportSolution`),
+    ``ich_pooled`` H, ``text_after_ich`` T'; ICI:
     ``relation_outputs`` {relation: G_k(T') ``[B, L, D]``}, ``relation_message`` R(T'),
     ``text_after_ici`` T*; IVC: ``ivc_attention`` P(m|V) ``[B, N, L]``, ``ivc_gate``
     ``[B, N, D]``, ``mediator_hat``, cross-sample: ``ivc_cross_sample`` V_cs and ``ivc_cross_sample_attention`` ``[B, N, Q]``,
@@ -286,13 +288,14 @@ class PCMCi(nn.Module):
         tokens = self.video_encoder(frames)                                               # F(V)
         details["video_tokens"] = tokens
         text = self.label_embeddings.unsqueeze(0)              # T, [1, L, D] until it depends on the video
+        mean_only = self.config.label_pooling == "mean" and not return_details  # IVC may return V*'s frame mean
         for name in self.config.interventions:
             if name == "ich":
-                text, part = self.interventions["ich"](text, frames)                     # T' = [T, H] W^H
+                text, part = self.interventions["ich"](text, frames, return_details)      # T' = [T, H] W^H
             elif name == "ici":
                 text, part = self.interventions["ici"](text, return_details)              # T* = [T', R(T')] W^I
             else:
-                tokens, part = self.interventions["ivc"](text, tokens)                    # V* = [M_hat, V'] W^C
+                tokens, part = self.interventions["ivc"](text, tokens, mean_only)         # V* = [M_hat, V'] W^C
             details.update(part)
         video = self._pool(tokens, text, details)
         per_label = video if video.ndim == 3 else video.unsqueeze(1)

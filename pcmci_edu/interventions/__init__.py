@@ -8,7 +8,8 @@
 """
 
 from pcmci_edu.interventions.fusion import PassThroughFusion
-from pcmci_edu.interventions.ich import ICH, PrototypeDictionary, build_prototypes, entropic_transport_plan
+from pcmci_edu.interventions.ich import (ICH, PrototypeDictionary, TransportSolution, build_prototypes,
+                                         entropic_transport_plan, solve_entropic_transport)
 from pcmci_edu.interventions.ici import ICI, Relations, build_relations
 from pcmci_edu.interventions.ivc import IVC, build_memory
 
@@ -16,4 +17,5 @@ INTERVENTIONS: tuple[str, ...] = ("ich", "ici", "ivc")
 """The interventions' names in the poster's order."""
 
 __all__ = ["ICH", "ICI", "INTERVENTIONS", "IVC", "PrototypeDictionary", "Relations", "build_memory",
-           "build_prototypes", "build_relations", "entropic_transport_plan", "PassThroughFusion"]
+           "build_prototypes", "build_relations", "entropic_transport_plan", "PassThroughFusion",
+           "TransportSolution", "solve_entropic_transport"]

@@ -47,9 +47,14 @@ class PassThroughFusion(nn.Module):
         """How many blocks the fusion takes."""
         return self.weight.shape[1] // self.dim
 
+    def block_weights(self, dtype: torch.dtype | None = None) -> tuple[torch.Tensor, ...]:
+        """``W_1, ..., W_n``, each ``[dim, dim]`` as :func:`torch.nn.functional.linear` takes it
+        (block ``i`` contributes ``x_i W_i^T``), so an intervention can multiply them out."""
+        return self.weight.to(dtype or self.weight.dtype).split(self.dim, dim=1)
+
     def forward(self, *blocks: torch.Tensor) -> torch.Tensor:
         """``[x_1, ..., x_n] W``, computed as ``sum_i x_i W_i`` with broadcasting."""
         if len(blocks) != self.num_blocks:
             raise ValueError(f"this fusion takes {self.num_blocks} blocks, got {len(blocks)}")
-        weights = self.weight.to(blocks[0].dtype).split(self.dim, dim=1)
+        weights = self.block_weights(blocks[0].dtype)
         return sum(F.linear(block, weight) for block, weight in zip(blocks, weights))

@@ -30,6 +30,7 @@ Two readings of the visual tokens ``V^P``:
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,6 +49,8 @@ from torch import nn
 from pcmci_edu.interventions.fusion import PassThroughFusion
 
 VISUAL_TOKEN_SOURCES = ("video", "dictionary")
+MARGINAL_TOLERANCE = 1e-2
+"""ICH warns when a plan's marginal error (:attr:`TransportSolution.marginal_error`) exceeds this."""
 
 
 def cosine_similarity_matrix(text: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
@@ -60,23 +63,39 @@ def transport_cost(similarity: torch.Tensor, floor: float = 1e-6) -> torch.Tenso
     return -torch.log(((1.0 + similarity) / 2.0).clamp_min(floor))
 
 
-def entropic_transport_plan(
+@dataclass
+class TransportSolution:
+    """An entropic OT plan and how well POT's Sinkhorn converged to it."""
+
+    plan: torch.Tensor
+    """``P*`` ``[B, L, N]``."""
+    iterations: int
+    """Sinkhorn iterations run (POT checks its tolerance every ten)."""
+    marginal_error: torch.Tensor
+    """Per problem, ``|P* 1 - a|_1 + |P*^T 1 - b|_1``: the transported mass that is in the wrong
+    place, of a total of 1 (0 when converged), ``[B]``."""
+
+
+def solve_entropic_transport(
     cost: torch.Tensor,
     epsilon: float,
     label_marginal: torch.Tensor | None = None,
     token_marginal: torch.Tensor | None = None,
     max_iter: int = 100,
     tol: float = 1e-5,
-) -> torch.Tensor:
-    r"""The entropic OT plan ``P* = argmin_{P in U(a, b)} <P, C> - epsilon H(P)``, batched.
+) -> TransportSolution:
+    r"""The entropic OT plan ``P* = argmin_{P in U(a, b)} <P, C> - epsilon H(P)``, batched, with
+    its iteration count and marginal error.
 
     ``cost`` is ``[B, L, N]``; the marginals are ``[B, L]`` and ``[B, N]`` (uniform when
     ``None``). POT's log-domain Sinkhorn (``ot.batch.solve_batch(..., method="log_sinkhorn")``)
-    runs on the cost's device in float32 with autograd through its iterations.
+    runs on the cost's device in float32 with autograd through its iterations, and stops when
+    the label marginal's error (Euclidean norm) is below ``tol`` or after ``max_iter``
+    iterations.
 
-    >>> plan = entropic_transport_plan(torch.rand(2, 3, 5), epsilon=0.1)
-    >>> plan.shape, bool(torch.allclose(plan.sum(-1), torch.full((2, 3), 1 / 3), atol=1e-4))
-    (torch.Size([2, 3, 5]), True)
+    >>> solution = solve_entropic_transport(torch.rand(2, 3, 5), epsilon=0.1)
+    >>> solution.plan.shape, bool(solution.marginal_error.max() < 1e-4), solution.iterations <= 100
+    (torch.Size([2, 3, 5]), True, True)
     """
     if epsilon <= 0:
         raise ValueError(f"the entropic regularisation epsilon must be > 0, got {epsilon}")
@@ -86,11 +105,34 @@ def entropic_transport_plan(
         label_marginal = torch.full((batch, labels), 1.0 / labels, device=cost.device)
     if token_marginal is None:
         token_marginal = torch.full((batch, tokens), 1.0 / tokens, device=cost.device)
+    label_marginal, token_marginal = label_marginal.float(), token_marginal.float()
     result = ot.batch.solve_batch(
-        cost, reg=epsilon, a=label_marginal.float(), b=token_marginal.float(),
+        cost, reg=epsilon, a=label_marginal, b=token_marginal,
         max_iter=max_iter, tol=tol, method="log_sinkhorn", grad="autodiff",
     )
-    return result.plan
+    plan = result.plan
+    with torch.no_grad():
+        error = ((plan.sum(-1) - label_marginal).abs().sum(-1)
+                 + (plan.sum(-2) - token_marginal).abs().sum(-1))
+    return TransportSolution(plan, int(result.log["n_iter"]) + 1, error)
+
+
+def entropic_transport_plan(
+    cost: torch.Tensor,
+    epsilon: float,
+    label_marginal: torch.Tensor | None = None,
+    token_marginal: torch.Tensor | None = None,
+    max_iter: int = 100,
+    tol: float = 1e-5,
+) -> torch.Tensor:
+    r"""The entropic OT plan ``P* = argmin_{P in U(a, b)} <P, C> - epsilon H(P)``, batched:
+    :func:`solve_entropic_transport`'s plan.
+
+    >>> plan = entropic_transport_plan(torch.rand(2, 3, 5), epsilon=0.1)
+    >>> plan.shape, bool(torch.allclose(plan.sum(-1), torch.full((2, 3), 1 / 3), atol=1e-4))
+    (torch.Size([2, 3, 5]), True)
+    """
+    return solve_entropic_transport(cost, epsilon, label_marginal, token_marginal, max_iter, tol).plan
 
 
 @dataclass
@@ -138,6 +180,10 @@ class ICH(nn.Module):
 
     ``W^H`` starts as ``[I; 0]`` plus a small random part, so at step 0 ``T' ~= T``
     (the intervention passes the label embeddings through).
+
+    When the Sinkhorn iterations end with more than :data:`MARGINAL_TOLERANCE` of the mass
+    in the wrong place (too small an ``epsilon`` for the costs, or too few iterations), the
+    module warns, once per instance (per run); the details always carry the error.
     """
 
     def __init__(self, dim: int, epsilon: float = 0.05, max_iter: int = 50,
@@ -146,6 +192,7 @@ class ICH(nn.Module):
         self.epsilon, self.max_iter = epsilon, max_iter
         self.fusion = PassThroughFusion((1.0, 0.0), dim, noise_std)  # W^H
         self.visual_tokens = "video" if dictionary is None else "dictionary"
+        self.warned_about_convergence = False
         if dictionary is not None:
             if dictionary.prototypes.shape[-1] != dim:
                 raise ValueError(f"prototypes have dimension {dictionary.prototypes.shape[-1]}, "
@@ -153,11 +200,15 @@ class ICH(nn.Module):
             self.register_buffer("prototypes", dictionary.prototypes.float())
             self.register_buffer("prior", dictionary.prior.float())
 
-    def forward(self, text: torch.Tensor, frames: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        """``text`` ``[B or 1, L, D]``, frozen ``frames`` ``[B, N, D]`` -> ``T'`` and details.
+    def forward(self, text: torch.Tensor, frames: torch.Tensor, with_details: bool = True) -> tuple[torch.Tensor, dict]:
+        """``text`` ``[B or 1, L, D]``, frozen ``frames`` ``[B, N, D]`` -> ``T'`` and details
+        (``ich_pooled`` H only ``with_details``; ``ot_iterations`` and ``ot_marginal_error``
+        ``[B]`` always).
 
         ``T'`` is ``[B, L, D]`` with the video's own tokens, and keeps the text's batch size
-        with the dictionary (the same for every video).
+        with the dictionary (the same for every video). ``H W^H_2`` is computed as
+        ``P (V^P W^H_2)`` (``P``: the plan's rows renormalised), the same product in fewer
+        operations when there are fewer tokens than labels.
         """
         if self.visual_tokens == "video":
             tokens, token_marginal = frames, None                      # V^P: the video's frozen tokens
@@ -167,9 +218,25 @@ class ICH(nn.Module):
         with torch.autocast(device_type=text.device.type, enabled=False):
             similarity = cosine_similarity_matrix(text.float(), tokens.float())   # S = <T, V^P>
             cost = transport_cost(similarity)                                      # -log S (normalised)
-            plan = entropic_transport_plan(cost, self.epsilon, token_marginal=token_marginal,
-                                           max_iter=self.max_iter)                 # P*
-            pooled = (plan / plan.sum(-1, keepdim=True)) @ tokens.float()         # H = P* V^P, rows renormalised
-        text_prime = self.fusion(text, pooled.to(text.dtype))                      # T' = [T, H] W^H
-        return text_prime, {"similarity": similarity, "ot_plan": plan, "ich_pooled": pooled,
-                            "text_after_ich": text_prime}
+            solution = solve_entropic_transport(cost, self.epsilon, token_marginal=token_marginal,
+                                                max_iter=self.max_iter)            # P*
+            rows = solution.plan / solution.plan.sum(-1, keepdim=True)            # P* rows renormalised
+        self._check_convergence(solution)
+        keep_weight, pooled_weight = self.fusion.block_weights(text.dtype)       # W^H_1, W^H_2
+        projected_tokens = F.linear(tokens.to(text.dtype), pooled_weight)         # V^P W^H_2
+        text_prime = F.linear(text, keep_weight) + rows.to(projected_tokens.dtype) @ projected_tokens  # T' = [T, H] W^H
+        details = {"similarity": similarity, "ot_plan": solution.plan, "text_after_ich": text_prime,
+                   "ot_iterations": solution.iterations, "ot_marginal_error": solution.marginal_error}
+        if with_details:
+            details["ich_pooled"] = rows @ tokens.float()                             # H = P* V^P
+        return text_prime, details
+
+    def _check_convergence(self, solution: TransportSolution) -> None:
+        worst = float(solution.marginal_error.max())
+        if worst > MARGINAL_TOLERANCE and not self.warned_about_convergence:
+            self.warned_about_convergence = True
+            warnings.warn(
+                f"ICH: Sinkhorn stopped after {solution.iterations} iterations with {worst:.3g} of the "
+                f"transported mass in the wrong place (tolerance {MARGINAL_TOLERANCE}; epsilon="
+                f"{self.epsilon}, max_iter={self.max_iter}): raise ich_max_iter or ich_epsilon "
+                "(this warning is shown once per model)", RuntimeWarning, stacklevel=3)

@@ -188,20 +188,30 @@ class ICI(nn.Module):
         self.fusion = PassThroughFusion((1.0, 0.0), dim, noise_std)             # W^I
 
     def forward(self, text: torch.Tensor, with_details: bool = True) -> tuple[torch.Tensor, dict]:
-        """``T'`` ``[B, L, D]`` -> ``T*`` ``[B, L, D]`` and details (each relation's output
-        ``G_k(T')``, computed only ``with_details``: training multiplies ``Theta_k W^R_k``
-        first, the same map in fewer operations)."""
+        """``T'`` ``[B or 1, L, D]`` -> ``T*`` ``[B or 1, L, D]`` and details (each relation's
+        output ``G_k(T')`` and ``R(T')``, computed only ``with_details``).
+
+        ``T* = [T', R(T')] W^I`` with ``R(T') = (concat_k A_k T' Theta_k) W^R`` is one linear map
+        of ``T'``, computed multiplied out: ``T* = sum_{k=0..K} A_k T' M_k`` with ``A_0 = I``,
+        ``M_0 = W^I_1`` and ``M_k = Theta_k W^R_k W^I_2``; the label mixing ``A_k T'`` of every
+        video and relation is one matrix product, the maps ``M_k`` one batched product.
+        """
         if text.shape[-2] != self.adjacency.shape[-1]:
             raise ValueError(f"ICI's relation graphs cover {self.adjacency.shape[-1]} labels; "
                              f"the label embeddings have {text.shape[-2]}")
+        batch, labels, dim = text.shape
         adjacency, theta = self.adjacency.to(text.dtype), self.theta.to(text.dtype)
-        relation_weights = torch.stack(self.relation_fusion.weight.to(text.dtype).split(text.shape[-1], dim=1))
-        merged = theta @ relation_weights.transpose(-1, -2)                             # Theta_k W^R_k
-        projected = torch.einsum("bjd,kde->bkje", text, merged).flatten(1, 2)           # T' Theta_k W^R_k
-        relation = adjacency.transpose(0, 1).flatten(1) @ projected                     # R(T') = sum_k A_k T' Theta_k W^R_k
-        text_star = self.fusion(text, relation)                                         # T* = [T', R(T')] W^I
-        details = {"relation_message": relation, "text_after_ici": text_star}
+        keep_weight, relation_weight = self.fusion.block_weights(text.dtype)             # W^I_1, W^I_2
+        merged = theta @ torch.stack(self.relation_fusion.block_weights(text.dtype)).transpose(-1, -2)
+        maps = torch.cat([keep_weight.T.unsqueeze(0), merged @ relation_weight.T])       # M_0 .. M_K
+        mixing = torch.cat([torch.eye(labels, dtype=text.dtype, device=text.device).unsqueeze(0), adjacency])
+        by_label = text.transpose(0, 1).reshape(labels, batch * dim)                     # [L, B*D]
+        mixed = (mixing.flatten(0, 1) @ by_label).view(len(maps), labels * batch, dim)   # A_k T'
+        text_star = torch.bmm(mixed, maps).sum(0).view(labels, batch, dim).transpose(0, 1)  # T*
+        details = {"text_after_ici": text_star}
         if with_details:
-            graph_outputs = torch.einsum("kij,bjd,kde->bkie", adjacency, text, theta)  # G_k(T') = A_k T' Theta_k
+            neighbours = mixed[1:].view(len(merged), labels, batch, dim).transpose(1, 2)  # A_k T' [K, B, L, D]
+            details["relation_message"] = torch.einsum("kbid,kde->bie", neighbours, merged)  # R(T')
+            graph_outputs = torch.einsum("kbid,kde->bkie", neighbours, theta)          # G_k(T') = A_k T' Theta_k
             details["relation_outputs"] = dict(zip(self.relation_names, graph_outputs.unbind(1)))
         return text_star, details

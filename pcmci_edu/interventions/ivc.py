@@ -39,6 +39,7 @@ import math
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from pcmci_edu.interventions.fusion import PassThroughFusion
@@ -66,10 +67,26 @@ class CrossAttention(nn.Module):
         nn.init.zeros_(self.output.bias)
 
     def forward(self, queries: torch.Tensor, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``queries`` ``[B, N, D]``, ``context`` ``[B or 1, L, D]`` -> ``[B, N, D]``, weights ``[B, N, L]``."""
-        scores = self.query(queries) @ self.key(context).transpose(-1, -2) / math.sqrt(queries.shape[-1])
+        """``queries`` ``[B, N, D]``, ``context`` ``[B or 1, L, D]`` -> ``[B, N, D]``, weights ``[B, N, L]``.
+
+        A context per video that is longer than the queries (per-video label embeddings) is
+        not projected: the key map moves to the queries' side (``q . (W_k m + b_k) =
+        (q W_k) . m + q . b_k``) and the value and output maps are applied, multiplied together,
+        after the weighted sum (the weights sum to one). The same attention, in fewer operations.
+        """
+        query = self.query(queries)
+        if context.shape[0] == 1 or context.shape[1] <= queries.shape[1]:
+            scores = query @ self.key(context).transpose(-1, -2) / math.sqrt(queries.shape[-1])
+            weights = scores.softmax(dim=-1)
+            return self.output(weights @ self.value(context)), weights
+        key_weight, key_bias = self.key.weight.to(query.dtype), self.key.bias.to(query.dtype)
+        scores = ((query @ key_weight) @ context.transpose(-1, -2) + (query @ key_bias).unsqueeze(-1)
+                  ) / math.sqrt(queries.shape[-1])
         weights = scores.softmax(dim=-1)
-        return self.output(weights @ self.value(context)), weights
+        output_weight = self.output.weight.to(query.dtype)
+        value_output = output_weight @ self.value.weight.to(query.dtype)          # W_o W_v
+        bias = output_weight @ self.value.bias.to(query.dtype) + self.output.bias.to(query.dtype)
+        return F.linear(weights @ context.to(query.dtype), value_output, bias), weights
 
 
 def build_memory(train_dataset, size: int = 64, seed: int = 0) -> torch.Tensor:
@@ -117,8 +134,14 @@ class IVC(nn.Module):
             self.register_buffer("memory", memory.float())
             self.cross_sample_attention = CrossAttention(dim, memory.shape[-1], noise_std)
 
-    def forward(self, mediator: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        """``M = T*`` ``[B or 1, L, D]``, ``F(V)`` ``[B, N, D]`` -> ``V*`` ``[B, N, D]`` and details."""
+    def forward(self, mediator: torch.Tensor, tokens: torch.Tensor,
+                mean_over_frames: bool = False) -> tuple[torch.Tensor, dict]:
+        """``M = T*`` ``[B or 1, L, D]``, ``F(V)`` ``[B, N, D]`` -> ``V*`` ``[B, N, D]`` and details.
+
+        ``mean_over_frames``: return only the mean of ``V*`` over the frames, ``[B, 1, D]`` (the
+        fusion is linear, so it is applied to the blocks' means: the same value in fewer
+        operations, for a model that pools by the mean).
+        """
         mediator_hat, attention = self.attention(tokens, mediator)           # M_hat, P(m | V)
         gate = torch.sigmoid(mediator_hat)
         gated = gate * tokens                                                 # V' = sigma(A(M, F(V))) F(V)
@@ -129,6 +152,8 @@ class IVC(nn.Module):
             cross_sample, cross_attention = self.cross_sample_attention(tokens, memory)  # sum_v' P(v') ...
             blocks.append(cross_sample)
             details.update(ivc_cross_sample=cross_sample, ivc_cross_sample_attention=cross_attention)
+        if mean_over_frames:
+            blocks = [block.mean(dim=1, keepdim=True) for block in blocks]
         video_star = self.fusion(*blocks)                                     # V* = [M_hat, V'] W^C
         details["video_after_ivc"] = video_star
         return video_star, details

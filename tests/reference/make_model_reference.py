@@ -86,7 +86,7 @@ def outputs(name: str) -> dict[str, torch.Tensor]:
     model.train()
     torch.manual_seed(5)
     flat["train_action_logits"] = model(data["frames"]).action_logits
-    return {key: value.detach().clone() for key, value in flat.items()}
+    return {key: value.detach().clone() for key, value in flat.items() if isinstance(value, torch.Tensor)}
 
 
 if __name__ == "__main__":
