@@ -13,6 +13,8 @@ Two mAP conventions are in use and every number in the book names its own:
 Per-class AP is scikit-learn's ``average_precision_score``: the sum over positives of the
 precision at their rank, divided by the number of positives. It equals the Charades
 official AP whenever scores have no ties (sklearn groups tied scores into one threshold).
+So pass raw scores (logits, similarities), not probabilities: AP needs only the ranking, and a
+float32 sigmoid rounds every logit above about 17 to exactly 1.0, which creates such ties.
 
 >>> import numpy as np
 >>> scores = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.3]])

@@ -55,13 +55,16 @@ def test_unknown_variant_is_a_clear_error():
 # Summaries and conclusions on rows whose answer is known
 # ---------------------------------------------------------------------------------------------
 
-def _rows(means: dict[str, dict[str, float]], seeds=(0, 1, 2), jitter=0.002) -> pd.DataFrame:
+def _rows(means: dict[str, dict[str, float]], seeds=(0, 1, 2), jitter=0.002, noise=0.0) -> pd.DataFrame:
+    """Rows whose means are known: a seed effect shared by all variants (``jitter``), plus
+    independent noise per run (``noise``, a fixed generator) so paired tests see some spread."""
+    rng = np.random.default_rng(0)
     rows = []
     for variant, metrics in means.items():
         for seed in seeds:
             offset = (seed - 1) * jitter
             rows.append({"variant": variant, "label": ex.get_variant(variant).label, "seed": seed,
-                         **{m: v + offset for m, v in metrics.items()}})
+                         **{m: v + offset + noise * rng.standard_normal() for m, v in metrics.items()}})
     return pd.DataFrame(rows)
 
 
@@ -81,12 +84,61 @@ def test_summarize_gives_mean_and_sample_std_in_the_requested_order():
     assert shown.loc[0, "accuracy_test"] == "70.0 ± 0.2"
 
 
-def test_difference_flags_only_clear_differences():
-    rows = _rows({"base": _metrics(0.5, 0.4, 0.1), "pcmci": _metrics(0.7, 0.6, 0.1)})
-    clear = ex.difference(rows, "accuracy_test", "pcmci", "base")
-    assert clear["diff"] == pytest.approx(0.2) and clear["clear"]
-    same = ex.difference(rows, "gap_accuracy", "pcmci", "base")
-    assert same["diff"] == pytest.approx(0.0, abs=1e-12) and not same["clear"]
+def test_paired_comparisons_pair_by_draw_and_seed_and_flag_only_clear_differences():
+    rows = _rows({"base": _metrics(0.5, 0.4, 0.1), "pcmci": _metrics(0.7, 0.6, 0.1)}, noise=0.005)
+    shuffled = rows.sample(frac=1.0, random_state=0)  # pairing follows the seed, not the row order
+    table = ex.paired_comparisons(shuffled, "accuracy_test", [("pcmci", "base")])
+    assert list(table.columns) == list(ex.COMPARISON_COLUMNS)
+    row = table.iloc[0]
+    a, b = ex.paired_values(rows, "accuracy_test", "pcmci", "base")
+    expected = scipy.stats.ttest_rel(a, b)
+    assert row["n"] == 3 and row["mean_diff"] == pytest.approx(np.mean(a - b))
+    assert row["p"] == pytest.approx(expected.pvalue) and row["clear"]
+    assert row["ci_low"] < row["mean_diff"] < row["ci_high"]
+    # three pairs: 8 sign flips, so the exact sign-flip test cannot go below 2/8
+    assert row["p_sign_flip"] == pytest.approx(0.25)
+    same = ex.paired_comparisons(rows, "gap_accuracy", [("pcmci", "base")]).iloc[0]
+    assert abs(same["mean_diff"]) < 0.02 and not same["clear"]
+
+
+def test_pairs_are_matched_on_the_benchmark_draw_too():
+    rows = pd.DataFrame({"variant": ["a", "a", "b", "b"], "benchmark_seed": [0, 1, 1, 0], "seed": [0, 0, 0, 0],
+                         "x": [1.0, 2.0, 2.5, 1.5]})
+    a, b = ex.paired_values(rows, "x", "a", "b")
+    assert a.tolist() == [1.0, 2.0] and b.tolist() == [1.5, 2.5]
+    with pytest.raises(ValueError, match="several rows"):
+        ex.paired_values(rows.drop(columns="benchmark_seed"), "x", "a", "b")  # one draw: two runs of seed 0
+    with pytest.raises(KeyError, match="'c'"):
+        ex.paired_values(rows, "x", "a", "c")
+
+
+def test_holm_corrects_over_the_whole_family():
+    assert ex.holm([0.01, 0.04, 0.03]).tolist() == pytest.approx([0.03, 0.06, 0.06])
+    rows = _rows({"base": _metrics(0.5, 0.4, 0.1), "pcmci": _metrics(0.52, 0.6, 0.1),
+                  "ich": _metrics(0.51, 0.41, 0.1)}, noise=0.01)
+    first = ex.paired_comparisons(rows, "accuracy_test", [("pcmci", "base")])
+    second = ex.paired_comparisons(rows, "mAP_all_classes_test", [("pcmci", "base"), ("ich", "base")])
+    family = ex.correct_family([first, second])
+    assert ex.family_size(family) == 3
+    assert family["p_holm"].tolist() == pytest.approx(ex.holm(family["p"]).tolist())
+    assert (family["p_holm"] >= family["p"]).all()
+    assert family["clear"].tolist() == (family["p_holm"] < 0.05).tolist()
+
+
+def test_repeated_measures_test_sees_a_consistent_effect_and_not_noise():
+    apart = _rows({name: _metrics(0.70 + 0.02 * i, 0.5, 0.1) for i, name in enumerate(ex.ORDER_VARIANTS)},
+                  noise=0.002)
+    same = _rows({name: _metrics(0.70, 0.5, 0.1) for name in ex.ORDER_VARIANTS}, noise=0.002)
+    assert ex.repeated_measures_test(apart, "accuracy_test", ex.ORDER_VARIANTS).iloc[0]["p"] < 0.001
+    assert ex.repeated_measures_test(same, "accuracy_test", ex.ORDER_VARIANTS).iloc[0]["p"] > 0.05
+    row = ex.repeated_measures_test(apart, "accuracy_test", ex.ORDER_VARIANTS).iloc[0]
+    assert row["mean_diff"] == pytest.approx(0.1, abs=0.01) and 0 < row["p_friedman"] < 0.05
+
+
+def test_rank_correlation_is_scipys_spearman():
+    assert ex.rank_correlation([1, 2, 3, 4], [10, 30, 20, 40]) == pytest.approx(
+        scipy.stats.spearmanr([1, 2, 3, 4], [10, 30, 20, 40]).statistic)
+    assert math.isnan(ex.rank_correlation([1, 1, 1], [1, 2, 3]))
 
 
 def test_conclusions_follow_the_numbers():
@@ -97,7 +149,8 @@ def test_conclusions_follow_the_numbers():
     # orders: ours fall from order 1 to PCMCi's, the poster's rise (except order 2)
     for rank, name in enumerate(ex.ORDER_VARIANTS[:-1]):
         means[name] = _metrics(0.75 - 0.01 * rank, 0.5, 0.1)
-    result = ex.chapter7_conclusions(_rows(means))
+    rows = _rows(means, noise=0.001)
+    result = ex.chapter7_conclusions(rows)
     claims = result["claims"]
     assert claims["ablation_best_accuracy"] == "ich_ici"
     assert claims["ablation_best_mAP"] == "pcmci"
@@ -111,25 +164,23 @@ def test_conclusions_follow_the_numbers():
     assert expected < -0.9
     assert claims["smallest_gap_variant"] == "pcmci"
     assert claims["pcmci_gap_beats_control"] is True  # 0.02 against the control's 0.10
-    assert claims["orders_distinguishable"] is True  # 1-point steps, 0.2-point spread over seeds
-    assert claims["order_anova_p_accuracy"] < 0.01
-    assert claims["beyond_the_paper"]["pcmci"]["fraction_of_gap_closed"] == pytest.approx(0.8)
+    assert claims["orders_distinguishable"] is True  # 1-point steps, 0.1-point noise
+    assert claims["order_anova_accuracy"]["p_holm"] < 0.05
+    family = pd.DataFrame(claims["comparisons"])
+    assert claims["holm_family_size"] == len(family) == ex.family_size(family)
+    assert family["clear"].tolist() == (family["p_holm"] < 0.05).tolist()
+    assert result["sentences"][0].startswith(ex.describe_family(family, rows))
+    assert f"{len(family)} paired tests over 3 model seeds" in result["sentences"][0]
+    gaps = rows.groupby("variant")["gap_accuracy"].mean()
+    assert claims["beyond_the_paper"]["pcmci"]["fraction_of_gap_closed"] == pytest.approx(
+        (gaps["base"] - gaps["pcmci"]) / (gaps["base"] - gaps["oracle"]))
+    assert claims["beyond_the_paper"]["pcmci"]["fraction_of_gap_closed"] == pytest.approx(0.8, abs=0.02)
     assert any("ICH + ICI" in s and "best test accuracy" in s for s in result["sentences"])
 
 
 # ---------------------------------------------------------------------------------------------
 # Cache and files
 # ---------------------------------------------------------------------------------------------
-
-def test_permutation_anova_separates_different_groups_and_not_equal_ones():
-    rng = np.random.default_rng(0)
-    same = [rng.normal(0, 1, 5) for _ in range(4)]
-    apart = [rng.normal(3 * i, 1, 5) for i in range(4)]
-    assert ex.permutation_anova(apart, permutations=999)[1] < 0.01
-    assert ex.permutation_anova(same, permutations=999)[1] > 0.05
-    with pytest.raises(ValueError, match="at least two"):
-        ex.permutation_anova([[1.0]])
-
 
 def test_json_is_written_atomically_and_bad_json_is_a_clear_error(tmp_path):
     path = tmp_path / "sub" / "rows.json"
@@ -207,6 +258,37 @@ def test_zero_shot_scores_every_split_with_frozen_and_clean_text(smoke_benchmark
         ex.zero_shot(smoke_benchmark, text="nope")
 
 
+def test_zero_shot_map_ranks_the_raw_similarity_whatever_the_temperature(smoke_benchmark):
+    from pcmci_edu.data.benchmark import zero_shot_scores
+    from pcmci_edu.metrics import mean_average_precision
+
+    tables = [ex.zero_shot(smoke_benchmark, temperature=t).set_index("split") for t in (1.0, 0.01, 0.001)]
+    for table in tables[1:]:
+        for column in ("accuracy", "mAP_all_classes", "mAP_present_classes"):
+            assert table[column].to_numpy() == pytest.approx(tables[0][column].to_numpy(), abs=0), column
+    _, cosines = zero_shot_scores(smoke_benchmark["test"])
+    assert tables[1].loc["test", "mAP_all_classes"] == pytest.approx(
+        mean_average_precision(cosines, smoke_benchmark["test"].actions, "all_classes"))
+
+
+def test_map_ranks_logits_where_a_float32_sigmoid_saturates():
+    from types import SimpleNamespace
+
+    # positives at logits 30, negatives at 20: a float32 sigmoid gives exactly 1.0 to both
+    targets = np.array([[1, 0], [0, 1], [1, 0], [0, 1]])
+    logits = np.where(targets == 1, 30.0, 20.0).astype(np.float32)
+    probabilities = 1 / (1 + np.exp(-logits))
+    assert (probabilities == 1.0).all()  # the ties the probability path would rank
+    split = SimpleNamespace(actions=targets, activities=np.array([0, 1, 0, 1]), has_activities=True)
+    measures = ex.split_measures(logits, logits, split)
+    assert measures["mAP_all_classes"] == pytest.approx(1.0)
+    assert measures["mAP_present_classes"] == pytest.approx(1.0)
+    assert measures["accuracy"] == pytest.approx(1.0)
+    from pcmci_edu.metrics import mean_average_precision
+
+    assert mean_average_precision(probabilities, targets) < 0.9  # what ranking the probabilities gave
+
+
 def test_part_occlusion_removes_each_part_and_reads_the_gate(smoke_benchmark):
     settings = ex.RunSettings.for_profile("smoke")
     model = ex.build_model("ivc", smoke_benchmark, settings, seed=0)
@@ -242,36 +324,56 @@ def test_chapter7_results_cover_every_configuration_over_three_seeds(chapter7):
 
 
 def test_chapter7_claims_match_the_rows(chapter7):
-    """Recompute each claim from the rows with plain pandas, independently of the harness."""
+    """Recompute each claim from the stored rows with plain pandas and scipy, independently of
+    the harness: the descriptive claims stored in the file, and the paired, Holm-corrected
+    comparisons the harness computes from those rows today."""
     rows = pd.DataFrame(chapter7["rows"])
-    claims = chapter7["claims"]
+    stored = chapter7["claims"]
+    claims = ex.chapter7_conclusions(rows)["claims"]
     means = rows.groupby("variant").mean(numeric_only=True)
     ablation = means.loc[list(ex.ABLATION)]
-    assert claims["ablation_best_accuracy"] == ablation["accuracy_test"].idxmax()
-    assert claims["ablation_best_mAP"] == ablation["mAP_all_classes_test"].idxmax()
     orders = means.loc[list(ex.ORDER_VARIANTS)]
-    assert claims["order_best_accuracy"] == orders["accuracy_test"].idxmax()
-    assert claims["poster_order_rank_accuracy"] == 1 + int(
-        (orders["accuracy_test"] > orders.loc["pcmci", "accuracy_test"]).sum())
-    gap = means.loc["pcmci", "gap_accuracy"] - means.loc["base", "gap_accuracy"]
-    assert claims["pcmci_minus_base_gap_accuracy"]["diff"] == pytest.approx(gap)
-    if claims["pcmci_shrinks_gap"]:
-        assert gap < 0
-    assert claims["base_gap_accuracy"] == pytest.approx(means.loc["base", "gap_accuracy"])
-    assert claims["oracle_gap_accuracy"] == pytest.approx(means.loc["oracle", "gap_accuracy"])
-    smallest = means.loc[list(claims["beyond_the_paper"]), "gap_accuracy"].idxmin()
-    assert claims["smallest_gap_variant"] == smallest
-    assert claims["orders_distinguishable"] == (min(claims["order_anova_p_accuracy"],
-                                                    claims["order_anova_p_mAP"]) < 0.025)
-    versus_control = means.loc["pcmci", "gap_accuracy"] - means.loc["base_attention_pool", "gap_accuracy"]
-    assert claims["pcmci_minus_control_gap_accuracy"]["diff"] == pytest.approx(versus_control)
-    if claims["pcmci_gap_beats_control"]:
-        assert versus_control < 0
+    for source in (stored, claims):  # what the descriptive claims say does not depend on the tests
+        assert source["ablation_best_accuracy"] == ablation["accuracy_test"].idxmax()
+        assert source["ablation_best_mAP"] == ablation["mAP_all_classes_test"].idxmax()
+        assert source["order_best_accuracy"] == orders["accuracy_test"].idxmax()
+        assert source["poster_order_rank_accuracy"] == 1 + int(
+            (orders["accuracy_test"] > orders.loc["pcmci", "accuracy_test"]).sum())
+        assert source["base_gap_accuracy"] == pytest.approx(means.loc["base", "gap_accuracy"])
+        assert source["oracle_gap_accuracy"] == pytest.approx(means.loc["oracle", "gap_accuracy"])
+        smallest = means.loc[list(source["beyond_the_paper"]), "gap_accuracy"].idxmin()
+        assert source["smallest_gap_variant"] == smallest
+
+    def paired(variant: str, other: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
+        a = rows[rows["variant"] == variant].set_index("seed")[metric]
+        b = rows[rows["variant"] == other].set_index("seed")[metric]
+        seeds = sorted(set(a.index) & set(b.index))
+        return a.loc[seeds].to_numpy(float), b.loc[seeds].to_numpy(float)
+
+    family = pd.DataFrame(claims["comparisons"])
+    tests = family[family["second"] != "repeated-measures ANOVA"]
+    for comparison in tests.itertuples():
+        a, b = paired(comparison.first, comparison.second, comparison.metric)
+        assert comparison.mean_diff == pytest.approx(np.mean(a - b))
+        assert comparison.p == pytest.approx(scipy.stats.ttest_rel(a, b).pvalue)
+    from statsmodels.stats.multitest import multipletests
+
+    assert family["p_holm"].to_numpy() == pytest.approx(multipletests(family["p"], method="holm")[1])
+    assert claims["holm_family_size"] == len(family)
+    gap = claims["pcmci_minus_base_gap_accuracy"]
+    assert claims["pcmci_shrinks_gap"] == (gap["mean_diff"] < 0 and gap["p_holm"] < 0.05)
+    versus_control = claims["pcmci_minus_control_gap_accuracy"]
+    assert versus_control["mean_diff"] == pytest.approx(
+        means.loc["pcmci", "gap_accuracy"] - means.loc["base_attention_pool", "gap_accuracy"])
+    assert claims["pcmci_gap_beats_control"] == (versus_control["mean_diff"] < 0 and versus_control["p_holm"] < 0.05)
+    assert claims["orders_distinguishable"] == bool(
+        claims["order_anova_accuracy"]["p_holm"] < 0.05 or claims["order_anova_mAP"]["p_holm"] < 0.05)
 
 
 def test_chapter7_sentences_state_the_claims(chapter7):
-    text = " ".join(chapter7["sentences"])
-    claims = chapter7["claims"]
+    result = ex.chapter7_conclusions(pd.DataFrame(chapter7["rows"]))
+    text = " ".join(result["sentences"])
+    claims = result["claims"]
     label = {name: ex.get_variant(name).label for name in ex.VARIANTS}
     assert f"the best test accuracy is {label[claims['ablation_best_accuracy']]}'s" in text
     assert f"{label[claims['order_best_accuracy']]} has the best mean test accuracy" in text
@@ -281,6 +383,14 @@ def test_chapter7_sentences_state_the_claims(chapter7):
     control = ("PCMCi shrinks the gap clearly more than the control" if claims["pcmci_gap_beats_control"]
                else "the control gains too, so it is not evidence of deconfounding")
     assert control in text
-    # and they are what the harness computes from the same rows today
+    assert f"Holm family of this chapter: {claims['holm_family_size']} paired tests" in text
+    assert "on one benchmark draw" in text  # the stored rows come from one draw: the chapter says so
+
+
+def test_chapter7_stored_sentences_are_what_the_harness_computes_today(chapter7):
+    if chapter7.get("statistics") != ex.STATISTICS_VERSION:
+        pytest.skip(f"{CHAPTER7_RESULTS.name} was written with statistics version "
+                    f"{chapter7.get('statistics', 1)} (now {ex.STATISTICS_VERSION}): a book-profile run of "
+                    "chapter 7 must regenerate it")
     again = ex.chapter7_conclusions(pd.DataFrame(chapter7["rows"]))
     assert again["sentences"] == chapter7["sentences"]

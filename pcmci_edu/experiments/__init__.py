@@ -12,7 +12,7 @@ chapter reuses them. One idea per module:
 - :mod:`~pcmci_edu.experiments.cache`: the run cache, its keys and the code fingerprint;
 - :mod:`~pcmci_edu.experiments.evaluation`: the measures of one trained model, zero-shot;
 - :mod:`~pcmci_edu.experiments.tables`: mean and spread over seeds, display tables;
-- :mod:`~pcmci_edu.experiments.statistics`: comparisons of configurations;
+- :mod:`~pcmci_edu.experiments.statistics`: paired comparisons, Holm over a chapter's family;
 - :mod:`~pcmci_edu.experiments.chapter7`: chapter 7's computed conclusions and results file;
 - :mod:`~pcmci_edu.experiments.probes`: looking inside a trained model (chapters 4-6);
 - :mod:`~pcmci_edu.experiments.plots`: bar charts of the summary tables.
@@ -24,32 +24,37 @@ from pcmci_edu.experiments.cache import (FINGERPRINT_PATHS, HARNESS_VERSION, PAC
                                          benchmark_signature, code_fingerprint, default_cache_dir,
                                          default_results_dir, fingerprinted_files, read_json, run_key,
                                          write_json_atomic)
-from pcmci_edu.experiments.chapter7 import BEYOND_THE_PAPER, chapter7_conclusions, write_results
+from pcmci_edu.experiments.chapter7 import (BEYOND_THE_PAPER, STATISTICS_VERSION, chapter7_comparisons,
+                                            chapter7_conclusions, write_results)
 from pcmci_edu.experiments.evaluation import (HEADLINE_METRICS, SPLIT_SUFFIX, evaluate_model,
-                                              predict_probabilities, split_measures, zero_shot)
+                                              predict_probabilities, predict_scores, split_measures, zero_shot)
 from pcmci_edu.experiments.plots import plot_summary
 from pcmci_edu.experiments.probes import (activities_per_action, attention_on_own_action, frame_truth,
                                           label_similarity, model_details, part_occlusion,
                                           per_class_average_precision, plan_mass_on_truth)
-from pcmci_edu.experiments.runs import (RunSettings, build_model, few_shot, run_grid, run_variant,
+from pcmci_edu.experiments.runs import (RunSettings, benchmark_seed, build_model, few_shot, run_grid, run_variant,
                                         seeds_for_profile, torch_threads, trained_model)
-from pcmci_edu.experiments.statistics import (best_variant, compare, difference, permutation_anova,
-                                              rank_correlation)
+from pcmci_edu.experiments.statistics import (CLEAR_BELOW, COMPARISON_COLUMNS, PAIR_ON, best_variant, compare,
+                                              correct_family, describe, describe_family, family_size, holm,
+                                              lookup, paired_comparisons, paired_test, paired_values,
+                                              rank_correlation, repeated_measures_test)
 from pcmci_edu.experiments.tables import SUMMARY_METRICS, format_table, summarize
 from pcmci_edu.experiments.variants import (ABLATION, INTERVENTION_NAMES, ORDER_VARIANTS, ORDERS, PCMCI_ORDER,
                                             POSTER_ABLATION, POSTER_ORDERS, REFERENCES, VARIANTS, Variant,
                                             get_variant, order_name)
 
 __all__ = [
-    "ABLATION", "BEYOND_THE_PAPER", "FINGERPRINT_PATHS", "HARNESS_VERSION", "HEADLINE_METRICS",
-    "INTERVENTION_NAMES", "ORDERS", "ORDER_VARIANTS", "PACKAGE_ROOT", "PCMCI_ORDER", "POSTER_ABLATION",
-    "POSTER_ORDERS", "REFERENCES", "RunCache", "RunSettings", "SPLIT_SUFFIX", "SUMMARY_METRICS", "VARIANTS",
-    "Variant", "activities_per_action", "attention_on_own_action", "benchmark_signature", "best_variant",
-    "build_model", "chapter7_conclusions", "code_fingerprint", "compare", "default_cache_dir",
-    "default_results_dir", "difference", "evaluate_model", "few_shot", "fingerprinted_files", "format_table",
-    "frame_truth", "get_variant", "label_similarity", "model_details", "order_name", "part_occlusion",
-    "per_class_average_precision", "permutation_anova", "plan_mass_on_truth", "plot_summary",
-    "predict_probabilities", "rank_correlation", "read_json", "run_grid", "run_key", "run_variant",
-    "seeds_for_profile", "split_measures", "summarize", "torch_threads", "trained_model", "write_json_atomic",
-    "write_results", "zero_shot",
+    "ABLATION", "BEYOND_THE_PAPER", "CLEAR_BELOW", "COMPARISON_COLUMNS", "FINGERPRINT_PATHS",
+    "HARNESS_VERSION", "HEADLINE_METRICS", "INTERVENTION_NAMES", "ORDERS", "ORDER_VARIANTS", "PACKAGE_ROOT",
+    "PAIR_ON", "PCMCI_ORDER", "POSTER_ABLATION", "POSTER_ORDERS", "REFERENCES", "RunCache", "RunSettings",
+    "SPLIT_SUFFIX", "STATISTICS_VERSION", "SUMMARY_METRICS", "VARIANTS", "Variant", "activities_per_action",
+    "attention_on_own_action", "benchmark_seed", "benchmark_signature", "best_variant", "build_model",
+    "chapter7_comparisons", "chapter7_conclusions", "code_fingerprint", "compare", "correct_family",
+    "default_cache_dir", "default_results_dir", "describe", "describe_family", "evaluate_model",
+    "family_size", "few_shot", "fingerprinted_files", "format_table", "frame_truth", "get_variant", "holm",
+    "label_similarity", "lookup", "model_details", "order_name", "paired_comparisons", "paired_test",
+    "paired_values", "part_occlusion", "per_class_average_precision", "plan_mass_on_truth", "plot_summary",
+    "predict_probabilities", "predict_scores", "rank_correlation", "read_json", "repeated_measures_test",
+    "run_grid", "run_key", "run_variant", "seeds_for_profile", "split_measures", "summarize", "torch_threads",
+    "trained_model", "write_json_atomic", "write_results", "zero_shot",
 ]

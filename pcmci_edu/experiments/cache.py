@@ -34,14 +34,15 @@ if TYPE_CHECKING:  # annotations only: runs.py imports this module
 
 FINGERPRINT_PATHS: tuple[str, ...] = ("model.py", "train.py", "metrics.py", "interventions",
                                       "data/benchmark.py", "data/dataset.py", "data/grammars.py",
-                                      "data/labels.py")
-"""The modules whose code decides a run's numbers (the model, the trainer, the benchmark, the metrics)."""
+                                      "data/labels.py", "experiments/runs.py", "experiments/evaluation.py")
+"""The modules whose code decides a run's numbers (the model, the trainer, the benchmark, the metrics,
+and the harness that trains a variant and measures it)."""
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 """The folder of the package ``pcmci_edu``: :data:`FINGERPRINT_PATHS` are relative to it."""
 
-HARNESS_VERSION = 2
-"""Bumped when :func:`run_variant` or :func:`evaluate_model` change what a row holds."""
+HARNESS_VERSION = 3
+"""Bumped when what a row holds changes (3: every mAP ranks raw logits, not float32 sigmoids)."""
 
 
 def _code_without_docstrings(source: str) -> str:

@@ -4,6 +4,11 @@
 ``test``, ``test_shift`` and ``test_masked``, the shift gap, and the masking probe; every run of
 chapters 3-7 goes through it. :func:`zero_shot` measures the frozen text prior with no training
 (chapter 3).
+
+Every mAP here ranks the *raw* scores (the logits; for zero-shot, the cosine similarities), never
+probabilities: a float32 sigmoid rounds every logit above about 17 to exactly 1.0, and the tied
+scores lose the ranking that average precision measures. Probabilities serve only the true-label
+scores (the masking probe).
 """
 
 from __future__ import annotations
@@ -17,7 +22,6 @@ import pandas as pd
 import torch
 
 
-
 def _probabilities(scores: torch.Tensor | np.ndarray | None, multi_label: bool) -> np.ndarray | None:
     """Scores as probabilities: softmax over activities, sigmoid per action (logits in)."""
     if scores is None:
@@ -26,28 +30,41 @@ def _probabilities(scores: torch.Tensor | np.ndarray | None, multi_label: bool) 
     return (torch.sigmoid(scores) if multi_label else torch.softmax(scores, dim=-1)).numpy()
 
 
-def predict_probabilities(model: torch.nn.Module, dataset) -> tuple[np.ndarray | None, np.ndarray]:
-    """Activity probabilities [V, A] (``None`` without activities) and action probabilities [V, K]."""
+def predict_scores(model: torch.nn.Module, dataset) -> tuple[np.ndarray | None, np.ndarray]:
+    """Raw activity logits [V, A] (``None`` without activities) and action logits [V, K]."""
     from pcmci_edu.train import predict
 
     activity_scores, action_scores = predict(model, dataset)
+    return (None if activity_scores is None else np.asarray(activity_scores)), np.asarray(action_scores)
+
+
+def predict_probabilities(model: torch.nn.Module, dataset) -> tuple[np.ndarray | None, np.ndarray]:
+    """Activity probabilities [V, A] (``None`` without activities) and action probabilities [V, K]."""
+    activity_scores, action_scores = predict_scores(model, dataset)
     return _probabilities(activity_scores, False), _probabilities(action_scores, True)
 
 
-def split_measures(activity_probs: np.ndarray | None, action_probs: np.ndarray, dataset) -> dict[str, float]:
-    """Accuracy, both mAP conventions and the mean score of the true labels on one split."""
+def split_measures(activity_scores: np.ndarray | None, action_scores: np.ndarray, dataset) -> dict[str, float]:
+    """Accuracy, both mAP conventions and the mean probability of the true labels on one split.
+
+    ``activity_scores`` and ``action_scores`` are raw scores (logits): the mAPs rank them as they
+    are, accuracy takes their argmax, and only the true-label scores pass them through a softmax
+    (activities) or a sigmoid (actions).
+    """
     from pcmci_edu.metrics import mean_average_precision, top1_accuracy
 
     targets = np.asarray(dataset.actions)
+    action_scores = np.asarray(action_scores, dtype=np.float64)
+    action_probs = _probabilities(action_scores, True)
     measures = {
-        "mAP_all_classes": mean_average_precision(action_probs, targets, protocol="all_classes"),
-        "mAP_present_classes": mean_average_precision(action_probs, targets,
-                                                      protocol="present_classes"),
+        "mAP_all_classes": mean_average_precision(action_scores, targets, protocol="all_classes"),
+        "mAP_present_classes": mean_average_precision(action_scores, targets, protocol="present_classes"),
         "true_action_score": float((action_probs * targets).sum() / max(targets.sum(), 1)),
     }
-    if activity_probs is not None and getattr(dataset, "has_activities", True):
+    if activity_scores is not None and getattr(dataset, "has_activities", True):
         labels = np.asarray(dataset.activities)
-        measures["accuracy"] = top1_accuracy(torch.as_tensor(activity_probs), torch.as_tensor(labels))
+        activity_probs = _probabilities(activity_scores, False)
+        measures["accuracy"] = top1_accuracy(np.asarray(activity_scores), labels)
         measures["true_activity_score"] = float(activity_probs[np.arange(len(labels)), labels].mean())
     else:
         measures["accuracy"] = math.nan
@@ -73,8 +90,8 @@ def evaluate_model(model: torch.nn.Module, benchmark: Mapping[str, Any]) -> dict
         if split not in benchmark:
             continue
         dataset = benchmark[split]
-        activity_probs, action_probs = predict_probabilities(model, dataset)
-        for name, value in split_measures(activity_probs, action_probs, dataset).items():
+        activity_scores, action_scores = predict_scores(model, dataset)
+        for name, value in split_measures(activity_scores, action_scores, dataset).items():
             row[f"{name}_{suffix}"] = value
     for metric in HEADLINE_METRICS:
         if f"{metric}_shift" in row:
@@ -94,9 +111,9 @@ def zero_shot(benchmark: Mapping[str, Any], splits: Sequence[str] = ("test", "te
     texts (:func:`pcmci_edu.data.benchmark.zero_shot_scores`), one row per split.
 
     ``text="frozen"`` uses the benchmark's (companion-contaminated) VLM text embeddings;
-    ``text="clean"`` the generator's clean ones from ``benchmark.truth``. The cosines divided by
-    ``temperature`` go through a softmax (activities) and a sigmoid (actions); accuracy and mAP
-    do not depend on the temperature, the true-label scores do.
+    ``text="clean"`` the generator's clean ones from ``benchmark.truth``. Accuracy and mAP rank the
+    raw cosines, so they do not depend on ``temperature``; only the true-label scores do (the
+    cosines divided by ``temperature`` through a softmax over activities and a sigmoid per action).
     """
     from pcmci_edu.data.benchmark import zero_shot_scores
 
@@ -109,7 +126,7 @@ def zero_shot(benchmark: Mapping[str, Any], splits: Sequence[str] = ("test", "te
     for split in splits:
         dataset = benchmark[split]
         activity, action = zero_shot_scores(dataset, truth)
-        activity_probs = None if activity is None else _probabilities(activity / temperature, False)
-        action_probs = _probabilities(action / temperature, True)
-        rows.append({"split": split, "text": text, **split_measures(activity_probs, action_probs, dataset)})
+        activity_logits = None if activity is None else np.asarray(activity, dtype=np.float64) / temperature
+        action_logits = np.asarray(action, dtype=np.float64) / temperature
+        rows.append({"split": split, "text": text, **split_measures(activity_logits, action_logits, dataset)})
     return pd.DataFrame(rows)

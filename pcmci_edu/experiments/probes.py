@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from pcmci_edu.experiments.evaluation import predict_probabilities
+from pcmci_edu.experiments.evaluation import predict_scores
 
 
 def _frames(dataset, indices: Sequence[int]) -> torch.Tensor:
@@ -136,8 +136,8 @@ def per_class_average_precision(model: torch.nn.Module, dataset) -> np.ndarray:
     """Average precision of each atomic action on a split ``[K]`` (NaN without positives)."""
     from pcmci_edu.metrics import average_precision_per_class
 
-    _, action_probs = predict_probabilities(model, dataset)
-    return average_precision_per_class(action_probs, np.asarray(dataset.actions))
+    _, action_scores = predict_scores(model, dataset)  # raw logits: a float32 sigmoid would tie
+    return average_precision_per_class(action_scores, np.asarray(dataset.actions))
 
 
 def activities_per_action(train_set) -> np.ndarray:

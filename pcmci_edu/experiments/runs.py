@@ -151,13 +151,21 @@ def run_variant(variant: str | Variant, benchmark: Mapping[str, Any], seed: int 
     return (row, model) if return_model else row
 
 
+def benchmark_seed(benchmark: Mapping[str, Any]) -> int | None:
+    """The seed of the benchmark's draw (``benchmark.config.seed``), ``None`` when it has none."""
+    seed = getattr(getattr(benchmark, "config", None), "seed", None)
+    return None if seed is None else int(seed)
+
+
 def run_grid(variants: Iterable[str | Variant], seeds: Iterable[int], benchmark: Mapping[str, Any],
              settings: RunSettings | None = None, cache: RunCache | str | Path | None = None,
              *, progress: bool = True) -> pd.DataFrame:
     """Train and measure every variant for every seed; one row per run, cached.
 
     Runs already in the cache (same variant, seed, benchmark, settings and code) are read, not
-    trained. The returned frame has a ``cached`` column saying which.
+    trained. The returned frame has a ``cached`` column saying which, and a ``benchmark_seed``
+    column (:func:`benchmark_seed`): with ``seed`` it pairs runs for the comparisons of
+    :mod:`pcmci_edu.experiments.statistics`.
     """
     settings = settings or RunSettings.for_profile()
     cache = cache if isinstance(cache, RunCache) or cache is None else RunCache(cache)
@@ -175,7 +183,7 @@ def run_grid(variants: Iterable[str | Variant], seeds: Iterable[int], benchmark:
                                      progress=False)
             if cache is not None:
                 cache.put(key, row, model)
-        rows.append({**row, "cached": cached})
+        rows.append({**row, "benchmark_seed": benchmark_seed(benchmark), "cached": cached})
     return pd.DataFrame(rows)
 
 
@@ -222,5 +230,5 @@ def few_shot(benchmark, variants: Sequence[str | Variant], shots: Sequence[int],
             row["shots"] = k
             if cache is not None:
                 cache.put(key, row)
-        rows.append(row)
+        rows.append({**row, "benchmark_seed": benchmark_seed(benchmark)})
     return pd.DataFrame(rows)

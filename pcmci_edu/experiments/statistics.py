@@ -1,29 +1,253 @@
-"""Comparing runs: differences between configurations, rankings, and tests of whether they differ.
+"""Comparing runs: paired tests with a confidence interval, and Holm's correction over a chapter.
 
-Chapters 3-7 state a difference as "clear" only when this module says so.
+Chapters 3-8 compare configurations trained on the same benchmark draw (``benchmark_seed``)
+with the same model seed (``seed``), so every comparison here is *paired* on those two
+columns: the difference of the two configurations is taken within each (draw, seed) and the
+test is on those differences. Rows without a ``benchmark_seed`` column (or with none set)
+come from one draw.
+
+The test is :func:`scipy.stats.ttest_rel` (a paired t test) with its t interval for the mean
+difference. Why not a rank or permutation test? With the three seeds of the book profile there
+are only 2**3 = 8 ways to flip the signs of three differences, so an exact sign-flip
+(permutation) test, like Wilcoxon's signed-rank test, can never give a two-sided p below
+2/8 = 0.25, however large and consistent the difference: it could never call anything clear.
+The t test can, because it assumes the differences are roughly normal, an assumption three
+pairs cannot check. What n = 3 can show: a difference that is large against the spread of the
+paired differences over seeds. What it cannot show: small differences, the shape of the seed
+distribution, or anything about other benchmark draws when a chapter uses one. Every table
+therefore also carries ``p_sign_flip``, the exact sign-flip p-value, so the reader sees how
+far the t test's assumption carries the conclusion.
+
+A chapter states several comparisons; each is one test, so the chapter corrects over all of
+them together with Holm's step-down method (:func:`holm`, statsmodels'
+``multipletests(method="holm")``): :func:`correct_family` concatenates the chapter's tables and
+recomputes ``p_holm``. "Clear" means ``p_holm < 0.05`` and nothing else. Whether several
+configurations differ at all (the six orders of chapter 7) is asked with a repeated-measures
+ANOVA over the same pairs (:func:`repeated_measures_test`), whose p-value joins the family.
 """
 
 from __future__ import annotations
 
+import gc
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.stats
+from statsmodels.stats.multitest import multipletests
+
 from pcmci_edu.experiments.variants import VARIANTS
 
+CLEAR_BELOW = 0.05
+"""A comparison is clear when its Holm-corrected p-value is below this."""
 
-def difference(rows: pd.DataFrame, metric: str, first: str, second: str) -> dict[str, float]:
-    """Mean of ``metric`` for variant ``first`` minus ``second``, with the standard error of the
-    difference (independent seeds) and whether it is clear: ``|diff| > 2 * se``."""
-    a = rows.loc[rows["variant"] == first, metric].astype(float)
-    b = rows.loc[rows["variant"] == second, metric].astype(float)
-    if a.empty or b.empty:
-        raise KeyError(f"no rows for variant {first if a.empty else second!r} (metric {metric})")
-    diff = float(a.mean() - b.mean())
-    se = float(math.sqrt((a.var(ddof=1) if len(a) > 1 else 0.0) / len(a) +
-                         (b.var(ddof=1) if len(b) > 1 else 0.0) / len(b)))
-    return {"diff": diff, "se": se, "clear": bool(abs(diff) > 2 * se and len(a) > 1 and len(b) > 1)}
+PAIR_ON: tuple[str, ...] = ("benchmark_seed", "seed")
+"""The columns that pair two runs: the benchmark draw and the model seed."""
+
+COMPARISON_COLUMNS: tuple[str, ...] = ("first", "second", "metric", "n", "mean_diff", "ci_low", "ci_high",
+                                       "p", "p_sign_flip", "p_holm", "clear")
+"""The columns of a comparison table (:func:`paired_comparisons`, :func:`correct_family`)."""
+
+
+def _pair_columns(rows: pd.DataFrame, pair_on: Sequence[str]) -> list[str]:
+    columns = [column for column in pair_on if column in rows.columns and rows[column].notna().any()]
+    if not columns:
+        raise ValueError(f"rows have none of the pairing columns {list(pair_on)}: cannot pair runs")
+    return columns
+
+
+def paired_values(rows: pd.DataFrame, metric: str, first: str, second: str, *, by: str = "variant",
+                  pair_on: Sequence[str] = PAIR_ON) -> tuple[np.ndarray, np.ndarray]:
+    """The values of ``metric`` for ``first`` and ``second``, matched on ``pair_on`` (pairs with a
+    missing value on either side are dropped).
+
+    >>> rows = pd.DataFrame({"variant": ["a", "a", "b", "b"], "seed": [0, 1, 1, 0], "x": [1., 2., 5., 4.]})
+    >>> paired_values(rows, "x", "a", "b")
+    (array([1., 2.]), array([4., 5.]))
+    """
+    rows = pd.DataFrame(rows)
+    keys = _pair_columns(rows, pair_on)
+    sides = {}
+    for name in (first, second):
+        side = rows.loc[rows[by] == name, [*keys, metric]]
+        if side.empty:
+            raise KeyError(f"no rows with {by} == {name!r} (metric {metric})")
+        if side.duplicated(keys).any():
+            raise ValueError(f"{by} {name!r} has several rows for one ({', '.join(keys)}): "
+                             "drop duplicate runs before comparing")
+        sides[name] = side.set_index(keys)[metric].astype(float)
+    joined = pd.concat([sides[first].rename("first"), sides[second].rename("second")], axis=1,
+                       join="inner").dropna().sort_index()
+    return joined["first"].to_numpy(), joined["second"].to_numpy()
+
+
+def _sign_flip_p(differences: np.ndarray) -> float:
+    """Exact two-sided sign-flip p-value of the mean paired difference (all 2**n flips)."""
+    result = scipy.stats.permutation_test(
+        (differences,), lambda d, axis: np.mean(d, axis=axis), permutation_type="samples",
+        n_resamples=np.inf, vectorized=True, alternative="two-sided")
+    return float(result.pvalue)
+
+
+def paired_test(first: Sequence[float], second: Sequence[float], confidence: float = 0.95) -> dict[str, float]:
+    """Paired t test of ``first - second``: n, mean difference, its t interval, the t test's p
+    and the exact sign-flip p (NaN p and interval below two pairs).
+
+    >>> result = paired_test([0.70, 0.72, 0.71], [0.50, 0.51, 0.52])
+    >>> round(result["mean_diff"], 3), result["p"] < 0.01, result["p_sign_flip"]
+    (0.2, True, 0.25)
+    """
+    a, b = np.asarray(first, dtype=float), np.asarray(second, dtype=float)
+    n = len(a)
+    result = {"n": n, "mean_diff": float(np.mean(a - b)) if n else math.nan,
+              "ci_low": math.nan, "ci_high": math.nan, "p": math.nan, "p_sign_flip": math.nan}
+    if n >= 2:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            test = scipy.stats.ttest_rel(a, b)
+            interval = test.confidence_interval(confidence)
+        result.update(ci_low=float(interval.low), ci_high=float(interval.high), p=float(test.pvalue),
+                      p_sign_flip=_sign_flip_p(a - b))
+    return result
+
+
+def holm(p_values: Sequence[float]) -> np.ndarray:
+    """Holm-corrected p-values (statsmodels' ``multipletests(method="holm")``); a NaN p-value
+    (a comparison that could not be tested) stays NaN and does not count in the family.
+
+    >>> holm([0.01, 0.04, 0.03, float("nan")]).tolist()
+    [0.03, 0.06, 0.06, nan]
+    """
+    p_values = np.asarray(p_values, dtype=float)
+    corrected = np.full(p_values.shape, np.nan)
+    tested = np.isfinite(p_values)
+    if tested.any():
+        # multipletests(method="holm") ends with gc.collect(), which walks every object of a kernel
+        # that has torch and pandas loaded (~0.3 s a call); objects frozen first are not walked.
+        gc.freeze()
+        try:
+            corrected[tested] = multipletests(p_values[tested], method="holm")[1]
+        finally:
+            gc.unfreeze()
+    return corrected
+
+
+def _with_holm(table: pd.DataFrame) -> pd.DataFrame:
+    table = table.reset_index(drop=True)
+    table["p_holm"] = holm(table["p"])
+    table["clear"] = table["p_holm"] < CLEAR_BELOW
+    return table
+
+
+def paired_comparisons(rows: pd.DataFrame, metric: str, pairs: Sequence[tuple[str, str]], *,
+                       by: str = "variant", pair_on: Sequence[str] = PAIR_ON,
+                       confidence: float = 0.95) -> pd.DataFrame:
+    """One row per pair ``(first, second)``: the paired comparison of ``metric``, first minus second.
+
+    Columns :data:`COMPARISON_COLUMNS`: ``n`` pairs, ``mean_diff``, the ``confidence`` t interval
+    ``ci_low``-``ci_high``, the paired t test's ``p``, the exact sign-flip ``p_sign_flip``, and
+    ``p_holm`` / ``clear`` corrected over this table only; a chapter corrects over all its
+    comparisons with :func:`correct_family`.
+
+    >>> rows = pd.DataFrame({"variant": ["a"] * 3 + ["b"] * 3, "seed": [0, 1, 2] * 2,
+    ...                      "acc": [0.70, 0.72, 0.71, 0.50, 0.51, 0.52]})
+    >>> table = paired_comparisons(rows, "acc", [("a", "b")])
+    >>> table[["first", "second", "n", "clear"]].to_dict("records")
+    [{'first': 'a', 'second': 'b', 'n': 3, 'clear': True}]
+    """
+    records = [{"first": first, "second": second, "metric": metric,
+                **paired_test(*paired_values(rows, metric, first, second, by=by, pair_on=pair_on),
+                              confidence=confidence)}
+               for first, second in pairs]
+    table = pd.DataFrame(records, columns=[c for c in COMPARISON_COLUMNS if c not in ("p_holm", "clear")])
+    return _with_holm(table)
+
+
+def repeated_measures_test(rows: pd.DataFrame, metric: str, among: Sequence[str], *, name: str | None = None,
+                           by: str = "variant", pair_on: Sequence[str] = PAIR_ON) -> pd.DataFrame:
+    """Do several configurations differ at all? A repeated-measures ANOVA of ``metric`` over the
+    (draw, seed) blocks that every configuration in ``among`` has (statsmodels' ``AnovaRM``).
+
+    The runs are paired by block, so the test across configurations is too: it is the
+    several-group form of the paired t test, with the same normality assumption and the same
+    reason for it. Friedman's rank test (:func:`scipy.stats.friedmanchisquare`) is the
+    assumption-free alternative, but with three seeds and six configurations its p-value cannot
+    go below about 0.01, which no Holm family of a chapter's size lets through; its p-value is
+    reported beside (``p_friedman``), so the reader sees both. One row in the layout of
+    :data:`COMPARISON_COLUMNS`: ``first`` = ``name`` (default ``"among <k>"``), ``second`` =
+    ``"repeated-measures ANOVA"``, ``n`` the blocks, ``mean_diff`` the best mean minus the worst
+    (the spread, not itself tested), so that it can join a chapter's family.
+    """
+    from statsmodels.stats.anova import AnovaRM
+
+    rows = pd.DataFrame(rows)
+    keys = _pair_columns(rows, pair_on)
+    table = rows[rows[by].isin(among)].pivot_table(index=keys, columns=by, values=metric, aggfunc="first")
+    missing = [v for v in among if v not in table.columns]
+    if missing:
+        raise KeyError(f"no rows for {missing} (metric {metric})")
+    table = table[list(among)].dropna()
+    means = table.mean()
+    p = p_friedman = math.nan
+    if len(table) >= 2 and len(among) >= 2:
+        long = table.reset_index(drop=True).rename_axis("block").reset_index().melt(
+            id_vars="block", var_name="configuration", value_name="value")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p = float(AnovaRM(long, "value", "block", within=["configuration"]).fit().anova_table["Pr > F"].iloc[0])
+        if len(among) >= 3:
+            p_friedman = float(scipy.stats.friedmanchisquare(*[table[v].to_numpy() for v in among]).pvalue)
+    record = {"first": name or f"among {len(among)}", "second": "repeated-measures ANOVA", "metric": metric,
+              "n": len(table), "mean_diff": float(means.max() - means.min()), "ci_low": math.nan,
+              "ci_high": math.nan, "p": p, "p_sign_flip": math.nan, "p_friedman": p_friedman}
+    return _with_holm(pd.DataFrame([record]))
+
+
+def correct_family(tables: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """All of a chapter's comparison tables as one family: concatenated, duplicates (same first,
+    second and metric) dropped, ``p_holm`` and ``clear`` recomputed over the whole family.
+
+    The family size is the number of rows with a finite ``p``.
+    """
+    family = pd.concat([pd.DataFrame(t) for t in tables], ignore_index=True)
+    family = family.drop_duplicates(["first", "second", "metric"], ignore_index=True)
+    return _with_holm(family)
+
+
+def family_size(family: pd.DataFrame) -> int:
+    """How many tests a Holm family holds (rows with a finite p-value)."""
+    return int(np.isfinite(pd.DataFrame(family)["p"].astype(float)).sum())
+
+
+def describe_family(family: pd.DataFrame, rows: pd.DataFrame) -> str:
+    """One sentence on a chapter's Holm family: how many tests, over how many model seeds and
+    benchmark draws (the draws vary the data, the seeds only the model).
+
+    >>> rows = pd.DataFrame({"variant": ["a", "b"] * 3, "seed": [0, 0, 1, 1, 2, 2], "benchmark_seed": 0})
+    >>> describe_family(pd.DataFrame({"p": [0.01, 0.2, float("nan")]}), rows)
+    'Holm family of this chapter: 2 paired tests over 3 model seeds on one benchmark draw (benchmark seed 0): the seeds vary the model, not the data.'
+    """
+    rows = pd.DataFrame(rows)
+    seeds = rows["seed"].nunique() if "seed" in rows.columns else 1
+    draws = (sorted(rows["benchmark_seed"].dropna().unique()) if "benchmark_seed" in rows.columns else [])
+    size = family_size(family)
+    where = (f"on one benchmark draw (benchmark seed {int(draws[0])}): the seeds vary the model, not the data"
+             if len(draws) == 1 else "on one benchmark draw: the seeds vary the model, not the data"
+             if not draws else f"on {len(draws)} benchmark draws (benchmark seeds {', '.join(map(str, map(int, draws)))})")
+    if size == 0:
+        return (f"Holm family of this chapter: no test is possible with {seeds} model seed{'s' if seeds != 1 else ''} "
+                f"{where}.")
+    return f"Holm family of this chapter: {size} paired tests over {seeds} model seeds {where}."
+
+
+def lookup(family: pd.DataFrame, metric: str, first: str, second: str) -> dict[str, Any]:
+    """The comparison of ``first`` against ``second`` on ``metric`` in a family, as a dictionary."""
+    match = family[(family["first"] == first) & (family["second"] == second) & (family["metric"] == metric)]
+    if match.empty:
+        raise KeyError(f"the family has no comparison {first} - {second} on {metric}: "
+                       "add the pair to the chapter's comparisons")
+    return {key: (value.item() if hasattr(value, "item") else value)
+            for key, value in match.iloc[0].to_dict().items()}
 
 
 def best_variant(rows: pd.DataFrame, metric: str, among: Sequence[str], higher: bool = True) -> str:
@@ -34,83 +258,59 @@ def best_variant(rows: pd.DataFrame, metric: str, among: Sequence[str], higher: 
     return str(means.idxmax() if higher else means.idxmin())
 
 
-def permutation_anova(groups: Sequence[Sequence[float]], permutations: int = 10_000,
-                      seed: int = 0) -> tuple[float, float]:
-    """One-way ANOVA F statistic of several groups and its permutation p-value.
-
-    The p-value is the fraction of random reassignments of the pooled values to groups of the
-    same sizes whose F is at least the observed one (plus one, so it is never 0); no normality
-    assumption. Used to ask whether several configurations differ at all, before reading their
-    ranking.
-
-    >>> f, p = permutation_anova([[0.0, 0.1, 0.2], [5.0, 5.1, 5.2]], permutations=999)
-    >>> p < 0.2
-    True
-    """
-    arrays = [np.asarray(group, dtype=float) for group in groups]
-    if len(arrays) < 2 or any(len(a) < 1 for a in arrays):
-        raise ValueError("permutation_anova needs at least two non-empty groups")
-    sizes = np.array([len(a) for a in arrays])
-    pooled = np.concatenate(arrays)
-    bounds = np.cumsum(sizes)[:-1]
-
-    def f_statistic(values: np.ndarray) -> float:
-        parts = np.split(values, bounds)
-        means = np.array([part.mean() for part in parts])
-        between = (sizes * (means - values.mean()) ** 2).sum() / (len(parts) - 1)
-        within = sum(((part - part.mean()) ** 2).sum() for part in parts) / max(len(values) - len(parts), 1)
-        return float(between / within) if within > 0 else math.inf
-
-    observed = f_statistic(pooled)
-    generator = np.random.default_rng(seed)
-    exceed = sum(f_statistic(generator.permutation(pooled)) >= observed * (1 - 1e-9) for _ in range(permutations))
-    return observed, (exceed + 1) / (permutations + 1)
-
-
 def rank_correlation(ours: Sequence[float], theirs: Sequence[float]) -> float:
-    """Spearman's rank correlation of two sequences of the same length (ties averaged)."""
-    a = pd.Series(list(ours)).rank().to_numpy()
-    b = pd.Series(list(theirs)).rank().to_numpy()
-    if len(a) < 2 or a.std() == 0 or b.std() == 0:
+    """Spearman's rank correlation (:func:`scipy.stats.spearmanr`); NaN when either side is constant."""
+    if len(ours) < 2 or np.ptp(np.asarray(ours, float)) == 0 or np.ptp(np.asarray(theirs, float)) == 0:
         return math.nan
-    return float(np.corrcoef(a, b)[0, 1])
+    return float(scipy.stats.spearmanr(list(ours), list(theirs)).statistic)
 
 
 def _pct(value: float) -> str:
     return f"{100 * value:+.1f} points"
 
 
-def _describe(diff: Mapping[str, float], percent: bool = True) -> str:
-    strength = "a clear" if diff["clear"] else "not a clear"
-    if not percent:
-        return f"{diff['diff']:+.3f} (± {diff['se']:.3f} standard error; {strength} difference)"
-    return f"{_pct(diff['diff'])} (± {100 * diff['se']:.1f} standard error; {strength} difference)"
+def describe(comparison: Mapping[str, Any], percent: bool = True) -> str:
+    """A comparison (a row of a family) in words: the mean difference, its interval, both p-values.
+
+    >>> describe({"mean_diff": 0.2, "ci_low": 0.15, "ci_high": 0.25, "n": 3, "p": 0.002,
+    ...           "p_sign_flip": 0.25, "p_holm": 0.01, "clear": True})
+    '+20.0 points (95% CI +15.0 to +25.0, 3 pairs; paired t p = 0.002, Holm p = 0.010; a clear difference)'
+    """
+    scale, digits, unit = (100.0, 1, " points") if percent else (1.0, 3, "")
+    strength = "a clear" if comparison["clear"] else "not a clear"
+    if not np.isfinite(comparison["p"]):
+        return (f"{scale * comparison['mean_diff']:+.{digits}f}{unit} ({comparison['n']} "
+                f"pair{'s' if comparison['n'] != 1 else ''}: no test possible; {strength} difference)")
+    interval = ("" if not np.isfinite(comparison["ci_low"]) else
+                f"95% CI {scale * comparison['ci_low']:+.{digits}f} to {scale * comparison['ci_high']:+.{digits}f}, ")
+    return (f"{scale * comparison['mean_diff']:+.{digits}f}{unit} ({interval}{comparison['n']} pairs; "
+            f"paired t p = {comparison['p']:.3f}, Holm p = {comparison['p_holm']:.3f}; {strength} difference)")
 
 
 def compare(rows: pd.DataFrame, metric: str, first: str, second: str, what: str | None = None,
-            percent: bool = True) -> str:
-    """One sentence comparing two variants on a metric, from the rows (mean ± std over seeds).
+            percent: bool = True, *, family: pd.DataFrame | None = None) -> str:
+    """One sentence comparing two variants on a metric: each side's mean ± std over seeds, and
+    the paired comparison as the chapter's corrected ``family`` holds it (without a family, the
+    comparison alone, a family of one).
 
-    >>> rows = pd.DataFrame({"variant": ["a", "a", "b", "b"], "x": [0.5, 0.7, 0.2, 0.2]})
+    >>> rows = pd.DataFrame({"variant": ["a"] * 3 + ["b"] * 3, "seed": [0, 1, 2] * 2,
+    ...                      "x": [0.5, 0.7, 0.6, 0.2, 0.3, 0.2]})
     >>> compare(rows, "x", "a", "b", what="accuracy")
-    'accuracy: a 60.0 ± 14.1, b 20.0 ± 0.0; difference +40.0 points (± 10.0 standard error; a clear difference).'
+    'accuracy: a 60.0 ± 10.0, b 23.3 ± 5.8; difference +36.7 points (95% CI +22.3 to +51.0, 3 pairs; paired t p = 0.008, Holm p = 0.008; a clear difference).'
     """
-    scale = 100.0 if percent else 1.0
     rows = pd.DataFrame(rows)
+    scale, digits = (100.0, 1) if percent else (1.0, 3)
 
     def name(variant: str) -> str:
         return VARIANTS[variant].label if variant in VARIANTS else variant
 
     def stat(variant: str) -> str:
         values = rows.loc[rows["variant"] == variant, metric].astype(float) * scale
-        digits = 1 if percent else 3
         return (f"{values.mean():.{digits}f} ± {values.std(ddof=1):.{digits}f}" if len(values) > 1
                 else f"{values.mean():.{digits}f}")
 
-    diff = difference(rows, metric, first, second)
-    unit = "points" if percent else ""
-    strength = "a clear" if diff["clear"] else "not a clear"
-    digits = 1 if percent else 3
-    return (f"{what or metric}: {name(first)} {stat(first)}, {name(second)} {stat(second)}; difference "
-            f"{scale * diff['diff']:+.{digits}f} {unit} (± {scale * diff['se']:.{digits}f} standard error; "
-            f"{strength} difference).").replace("  ", " ")
+    if family is None:
+        family = paired_comparisons(rows, metric, [(first, second)])
+    comparison = lookup(family, metric, first, second)
+    return (f"{what or metric}: {name(first)} {stat(first)}, {name(second)} {stat(second)}; "
+            f"difference {describe(comparison, percent)}.")
