@@ -257,11 +257,9 @@ class ImportReport:
     absent: list[str] = field(default_factory=list)
     lengths: dict[str, int] = field(default_factory=dict)
     """Published vectors per written video (before resampling)."""
-    failed: dict[str, str] = field(default_factory=dict)
-    """Always empty: a bad file stops the import with a :class:`FeatureError` (kept for ``extraction.json``)."""
 
     def summary(self) -> str:
-        """One line of counts."""
+        """One line of counts (none fail: a bad file stops the import with a :class:`FeatureError`)."""
         return (f"written {len(self.written)}, already done {len(self.skipped)}, failed 0, "
                 f"no file in the folder {len(self.absent)}")
 
