@@ -119,6 +119,10 @@ def _variants() -> dict[str, Variant]:
         Variant("pcmci_frozen_text", PCMCI_ORDER, (("label_lr_multiplier", 0.0),),
                 title="PCMCi, frozen text",
                 description="all three, the label embeddings kept at the frozen text"),
+        Variant("pcmci_mediator_only", PCMCI_ORDER, (("ivc_routing", "mediator_only"),),
+                title="PCMCi, mediator-only IVC",
+                description="all three, IVC passing only the attended mediator to the classifier "
+                            "(chapter 8)"),
     ]
     for order in ORDERS:
         if order != PCMCI_ORDER:
