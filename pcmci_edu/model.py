@@ -298,8 +298,7 @@ class PCMCi(nn.Module):
                 tokens, part = self.interventions["ivc"](text, tokens, mean_only)         # V* = [M_hat, V'] W^C
             details.update(part)
         video = self._pool(tokens, text, details)
-        per_label = video if video.ndim == 3 else video.unsqueeze(1)
-        logits = self.logit_scale.exp().clamp(max=100.0) * F.cosine_similarity(per_label, text, dim=-1)
+        logits = self.logit_scale.exp().clamp(max=100.0) * _cosine(video, text)      # s * cos(v, T_l)
         details.update(text_final=text.expand(frames.shape[0], -1, -1), video_final=video)
         activity_logits = logits[:, :self.num_activities] if self.has_activities else None
         action_logits = logits[:, self.num_activities:] + self.action_bias
@@ -339,3 +338,14 @@ class PCMCi(nn.Module):
             groups.append({"params": [self.label_embeddings], "weight_decay": 0.0,
                            "lr_multiplier": self.config.label_lr_multiplier})
         return [group for group in groups if group["params"]]
+
+
+def _cosine(video: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+    """``cos(v, T_l)`` ``[B, L]`` for a video vector ``[B, D]`` (or one per label, ``[B, L, D]``)
+    and label embeddings ``[B or 1, L, D]``: unit vectors, then one matrix product."""
+    video, text = F.normalize(video, dim=-1), F.normalize(text, dim=-1)
+    if video.ndim == 3:
+        return (video * text).sum(-1)
+    if text.shape[0] == 1:
+        return video @ text[0].T
+    return (text @ video.unsqueeze(-1)).squeeze(-1)
