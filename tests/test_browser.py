@@ -17,11 +17,12 @@ running ``http.server``; every HTML page is opened and the test fails on
   ``\\frac`` ...), a math element MathJax did not typeset, or a MathJax error;
 - a widget without saved state: an ipywidgets view in the HTML whose model has no entry in
   the page's embedded widget state, or a widget that did not render;
-- solutions shown open: an ``admonition`` with ``:class: dropdown`` whose body is visible
+- solutions shown open: a ``{solution}`` with ``:class: dropdown`` whose body is visible
   before the reader clicks it (and a chapter page without one).
 
-Two checks read the build without a browser: the API page lists every public name of
-``pcmci_edu`` (from ``objects.inv``), and every chapter page has its Colab launch link.
+Three checks read the build without a browser: the API reference's module pages list every
+public name of ``pcmci_edu`` (from ``objects.inv``), every chapter page has its Colab launch
+link to the tagged version, and the download button gives the executed notebook.
 
 When does it run?
 - ``make test`` runs it when a build exists and is newer than the book's sources; it skips,
@@ -228,19 +229,34 @@ def test_api_page_lists_every_public_name(site: Path):
             found = [home for home in homes if home in documented]
             if not found:
                 missing.append(f"{module_name}.{name}")
-            elif not documented[found[0]].startswith("book/api.html"):
+            elif not documented[found[0]].startswith("book/api/"):
                 elsewhere.append(found[0])
-    assert not missing, f"not on the API page (book/api.md): {missing}"
-    assert not elsewhere, f"documented outside book/api.md: {elsewhere}"
+    assert not missing, f"not in the API reference (book/api/<module>): {missing}"
+    assert not elsewhere, f"documented outside the API reference's module pages: {elsewhere}"
+
+
+def test_download_button_gives_the_executed_notebook(site: Path):
+    """The download button's .ipynb (``_sources``) is the executed notebook, with outputs."""
+    import json
+
+    pages = sorted((site / "notebooks").glob("*.html"))
+    assert pages, "no chapter page in the build"
+    for page in pages:
+        notebook = json.loads((site / "_sources" / "notebooks" / f"{page.stem}.ipynb").read_text())
+        outputs = sum(len(cell.get("outputs", [])) for cell in notebook["cells"] if cell["cell_type"] == "code")
+        assert outputs, f"_sources/notebooks/{page.stem}.ipynb has no outputs: the download gives the stored notebook"
 
 
 def test_chapters_have_a_colab_button(site: Path):
-    """Every chapter page links to Colab, opening that notebook from the book's repository."""
+    """Every chapter page links to Colab, opening that notebook from the book's repository at the
+    tag of this version (the tag the notebook's first cell installs)."""
     import yaml
+
+    import pcmci_edu
 
     config = yaml.safe_load((REPO_ROOT / "_config.yml").read_text())
     repository = urlsplit(config["repository"]["url"]).path.strip("/")
-    branch = config["repository"]["branch"]
+    branch = f"v{pcmci_edu.__version__}"
     pages = sorted((site / "notebooks").glob("*.html"))
     assert pages, "no chapter page in the build"
     for page in pages:
@@ -345,7 +361,7 @@ def test_page_in_browser(page_path: str, server: str, browser) -> None:
     # Solutions: collapsed until the reader opens them; every chapter has some.
     problems += [f"dropdown shown open on load: {title!r}" for title in seen["openDropdowns"]]
     if page_path.startswith("notebooks/") and not seen["dropdowns"]:
-        problems.append("chapter without a collapsed solutions block (admonition with :class: dropdown)")
+        problems.append("chapter without a collapsed solution ({solution} with :class: dropdown)")
 
     # Widgets: every view has saved state, and renders.
     source = _parse(page_path)

@@ -97,3 +97,9 @@ def test_the_cell_says_how_to_get_a_gpu_and_chapter_9_asks_for_one():
     metadata = nbformat.read(REPO_ROOT / "notebooks" / "09_full_runs.ipynb", as_version=4).metadata
     assert metadata.get("accelerator") == "GPU" and metadata.get("colab", {}).get("gpuType"), (
         "chapter 9 must ask Colab for a GPU in its notebook metadata")
+
+
+def test_the_readme_installs_the_same_tag():
+    readme = (REPO_ROOT / "README.md").read_text()
+    tags = set(re.findall(r"pcmci_edu\[notebooks\] @ git\+\S+@v([\w.]+)", readme))
+    assert tags == {pcmci_edu.__version__}, f"README's pip install line names tag(s) {tags}"
