@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.stats
+import torch
 
 from pcmci_edu import experiments as ex
 from pcmci_edu.experiments import cache, runs
@@ -204,10 +205,10 @@ def test_code_fingerprint_covers_every_file_that_decides_a_run(monkeypatch):
 def test_run_grid_reuses_cached_runs(tmp_path, monkeypatch):
     calls = []
 
-    def fake_run(variant, benchmark, seed, settings, return_model=False, progress=True):
+    def fake_run(variant, benchmark, seed, settings, train_set=None, return_model=False, progress=True):
         calls.append((variant.name, seed))
         row = {"variant": variant.name, "label": variant.label, "seed": seed, "accuracy_test": 0.1 * seed}
-        return (row, None) if return_model else row
+        return (row, torch.nn.Linear(1, 1)) if return_model else row
 
     monkeypatch.setattr(runs, "run_variant", fake_run)  # the module run_grid looks it up in
     benchmark = {"train": [0] * 3, "test": [0] * 2}

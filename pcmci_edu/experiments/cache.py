@@ -183,14 +183,15 @@ class RunCache:
         """The cached row of a key, or ``None``."""
         return self.rows.get(key)
 
-    def put(self, key: str, row: Mapping[str, Any], model: torch.nn.Module | None = None) -> None:
-        """Store a row (and the model's weights) atomically."""
+    def put(self, key: str, row: Mapping[str, Any],
+            model: torch.nn.Module | Mapping[str, torch.Tensor] | None = None) -> None:
+        """Store a row (and the model's weights: the model or its state dict) atomically."""
         if model is not None:
             path = self.model_path(key)
             path.parent.mkdir(parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
             os.close(handle)
-            torch.save(model.state_dict(), temporary)
+            torch.save(model.state_dict() if isinstance(model, torch.nn.Module) else dict(model), temporary)
             os.replace(temporary, path)
         self.rows[key] = dict(row)
         write_json_atomic(self.rows_path, self.rows)

@@ -25,6 +25,7 @@ from pcmci_edu.cost import head_cost
 from pcmci_edu.profile import pick, resolve_profile
 from pcmci_edu.experiments.cache import RunCache, benchmark_signature, run_key
 from pcmci_edu.experiments.evaluation import evaluate_model
+from pcmci_edu.experiments.parallel import available_cores, run_in_workers
 from pcmci_edu.experiments.variants import Variant, get_variant
 
 
@@ -36,7 +37,9 @@ class RunSettings:
     (width, depth); ``device`` ``None`` picks CUDA when present. ``threads``: CPU threads torch
     uses during a run (``None`` leaves torch's default). The small models of the smoke and book
     profiles gain nothing from intra-op parallelism, and on a busy machine two threads per
-    process can be many times slower than one, so these profiles use one.
+    process can be many times slower than one, so these profiles use one. ``workers``: how many
+    runs of a grid train at once, each in its own process
+    (:mod:`pcmci_edu.experiments.parallel`); the book profile uses the machine's cores, up to two.
     """
 
     epochs: int = 10
@@ -46,6 +49,7 @@ class RunSettings:
     model: tuple[tuple[str, Any], ...] = ()
     device: str | None = None
     threads: int | None = None
+    workers: int = 1
 
     @classmethod
     def for_profile(cls, profile: str | None = None) -> "RunSettings":
@@ -59,6 +63,7 @@ class RunSettings:
                        book=(("width", 64), ("layers", 1), ("heads", 4)),
                        full=(("width", 256), ("layers", 2), ("heads", 8))),
             threads=pick(profile, smoke=1, book=1, full=None),
+            workers=pick(profile, smoke=1, book=min(2, available_cores()), full=1),
         )
 
     def key(self) -> dict[str, Any]:
@@ -66,6 +71,7 @@ class RunSettings:
         data = asdict(self)
         data.pop("device")
         data.pop("threads")
+        data.pop("workers")
         data["model"] = [list(item) for item in self.model]
         return data
 
@@ -170,21 +176,51 @@ def run_grid(variants: Iterable[str | Variant], seeds: Iterable[int], benchmark:
     settings = settings or RunSettings.for_profile()
     cache = cache if isinstance(cache, RunCache) or cache is None else RunCache(cache)
     signature = benchmark_signature(benchmark)
-    jobs = [(get_variant(v), int(s)) for v in variants for s in seeds]
-    rows = []
-    bar = tqdm(jobs, desc="runs", disable=not progress)
-    for variant, seed in bar:
-        bar.set_postfix_str(f"{variant.name} seed {seed}")
-        key = run_key(variant, seed, signature, settings)
-        row = cache.get(key) if cache is not None else None
-        cached = row is not None
-        if row is None:
-            row, model = run_variant(variant, benchmark, seed, settings, return_model=True,
-                                     progress=False)
-            if cache is not None:
-                cache.put(key, row, model)
-        rows.append({**row, "benchmark_seed": benchmark_seed(benchmark), "cached": cached})
-    return pd.DataFrame(rows)
+    jobs = [(get_variant(v), int(s), settings, None) for v in variants for s in seeds]
+    keys = [run_key(variant, seed, signature, settings) for variant, seed, _, _ in jobs]
+    found = [cache.get(key) if cache is not None else None for key in keys]
+
+    def store(index: int, row: dict, weights: dict) -> None:
+        if cache is not None:
+            cache.put(keys[index], row, weights)
+
+    trained = _train_missing(jobs, found, benchmark, signature, settings.workers, store, "runs", progress)
+    return pd.DataFrame([{**(found[i] or trained[i]), "benchmark_seed": benchmark_seed(benchmark),
+                          "cached": found[i] is not None} for i in range(len(jobs))])
+
+
+def _train_job(benchmark: Mapping[str, Any], variant: Variant, seed: int, settings: RunSettings,
+               shots: int | None) -> tuple[dict, dict[str, torch.Tensor]]:
+    """One run of a grid (on ``benchmark.few_shot(shots, seed)`` when ``shots`` is given): its
+    row and trained weights. Module-level, so that worker processes can run it."""
+    train_set = None if shots is None else benchmark.few_shot(shots, seed)
+    row, model = run_variant(variant, benchmark, seed, settings, train_set=train_set,
+                             return_model=True, progress=False)
+    if shots is not None:
+        row["shots"] = shots
+    return row, {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
+
+
+def _train_missing(jobs: Sequence[tuple], found: Sequence[dict | None], benchmark: Mapping[str, Any],
+                   signature: str, workers: int, store, description: str, progress: bool) -> dict[int, dict]:
+    """Train the jobs without a cached row, in ``workers`` processes when there are several;
+    ``store(index, row, weights)`` as each finishes. Returns the new rows by job index."""
+    missing = [index for index, row in enumerate(found) if row is None]
+    bar = tqdm(total=len(jobs), initial=len(jobs) - len(missing), desc=description, disable=not progress)
+    rows: dict[int, dict] = {}
+    if workers > 1 and len(missing) > 1:
+        bar.set_postfix_str(f"{min(workers, len(missing))} at a time")
+        finished = ((missing[i], result) for i, result in
+                    run_in_workers(_train_job, [jobs[i] for i in missing], benchmark, signature, workers))
+    else:
+        finished = ((index, _train_job(benchmark, *jobs[index])) for index in missing)
+    for index, (row, weights) in finished:
+        store(index, row, weights)
+        rows[index] = row
+        bar.set_postfix_str(f"{jobs[index][0].name} seed {jobs[index][1]}")
+        bar.update()
+    bar.close()
+    return rows
 
 
 def trained_model(variant: str | Variant, benchmark: Mapping[str, Any], seed: int = 0,
@@ -217,18 +253,19 @@ def few_shot(benchmark, variants: Sequence[str | Variant], shots: Sequence[int],
     settings = settings or RunSettings.for_profile()
     cache = cache if isinstance(cache, RunCache) or cache is None else RunCache(cache)
     signature = benchmark_signature(benchmark)
-    jobs = [(get_variant(v), k, s) for v in variants for k in shots for s in seeds]
-    rows = []
-    for variant, k, seed in tqdm(jobs, desc="few-shot runs", disable=not progress):
-        train_set = benchmark.few_shot(k, seed)
-        steps_per_epoch = math.ceil(len(train_set) / settings.batch_size)
+    jobs, keys = [], []
+    for variant, k, seed in [(get_variant(v), k, s) for v in variants for k in shots for s in seeds]:
+        steps_per_epoch = math.ceil(len(benchmark.few_shot(k, seed)) / settings.batch_size)
         run_settings = replace(settings, epochs=max(settings.epochs, math.ceil(min_steps / steps_per_epoch)))
-        key = run_key(variant, seed, signature, run_settings, extra={"shots": k})
-        row = cache.get(key) if cache is not None else None
-        if row is None:
-            row = run_variant(variant, benchmark, seed, run_settings, train_set=train_set, progress=False)
-            row["shots"] = k
-            if cache is not None:
-                cache.put(key, row)
-        rows.append({**row, "benchmark_seed": benchmark_seed(benchmark)})
-    return pd.DataFrame(rows)
+        jobs.append((variant, seed, run_settings, k))
+        keys.append(run_key(variant, seed, signature, run_settings, extra={"shots": k}))
+    found = [cache.get(key) if cache is not None else None for key in keys]
+
+    def store(index: int, row: dict, weights: dict) -> None:
+        if cache is not None:
+            cache.put(keys[index], row)                  # few-shot runs keep their rows, not weights
+
+    trained = _train_missing(jobs, found, benchmark, signature, settings.workers, store, "few-shot runs",
+                             progress)
+    return pd.DataFrame([{**(found[i] or trained[i]), "benchmark_seed": benchmark_seed(benchmark)}
+                         for i in range(len(jobs))])
