@@ -10,6 +10,7 @@ chapter reuses them. One idea per module:
 - :mod:`~pcmci_edu.experiments.variants`: the configurations and the poster's tables;
 - :mod:`~pcmci_edu.experiments.runs`: run settings, one run, grids of runs, few-shot runs;
 - :mod:`~pcmci_edu.experiments.cache`: the run cache, its keys and the code fingerprint;
+- :mod:`~pcmci_edu.experiments.parallel`: independent runs in worker processes, one per core;
 - :mod:`~pcmci_edu.experiments.evaluation`: the measures of one trained model, zero-shot;
 - :mod:`~pcmci_edu.experiments.tables`: mean and spread over seeds, display tables;
 - :mod:`~pcmci_edu.experiments.statistics`: paired comparisons, Holm over a chapter's family;
