@@ -24,9 +24,9 @@ Choices (ours; the poster does not fix them):
 
 Extraction is batched (frames of several videos per forward pass), uses mixed precision
 on CUDA, skips videos already in the store (so it resumes after an interruption), and
-logs a corrupt or empty video and goes on. Published features (Breakfast's I3D
-features in the MS-TCN ``(2048, T)`` layout) can replace extraction: see
-:func:`import_published_features`.
+logs a corrupt or empty video and goes on. Published features (CLIP ViT-B/16 clip
+features of COIN and Charades, Breakfast's I3D features) can replace extraction: see
+:mod:`pcmci_edu.data.published`.
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from pcmci_edu.data.features import SAMPLINGS, TEXT_FEATURES_FILE, FeatureError, FeatureStore, sample_indices
+from pcmci_edu.data.features import SAMPLINGS, TEXT_FEATURES_FILE, FeatureStore, sample_indices
+from pcmci_edu.files import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -290,8 +291,8 @@ def extract_videos(videos: Mapping[str, str | Path], store, config: ExtractionCo
     """Encode the sampled frames of each video into ``store`` (one ``[N, D]`` array each).
 
     ``videos`` maps a video id to its file. Videos already in the store are skipped;
-    a video that fails to decode is logged (and appended to ``failed_videos.tsv`` in the
-    store's folder) and the others go on. Pass ``model``/``preprocess`` to reuse a
+    a video that fails to decode is logged (and listed once, with its latest reason, in
+    ``failed_videos.tsv`` in the store's folder, until it decodes) and the others go on. Pass ``model``/``preprocess`` to reuse a
     loaded model; otherwise :func:`load_clip` loads ``config``'s.
     """
     config = config or ExtractionConfig()
@@ -309,16 +310,15 @@ def extract_videos(videos: Mapping[str, str | Path], store, config: ExtractionCo
         collate_fn=list, pin_memory=device.type == "cuda",
     )
     failed_log = Path(store.root) / FAILED_LOG
-    failed_log.parent.mkdir(parents=True, exist_ok=True)
+    failures = read_failed_log(failed_log)
     with tqdm(total=len(todo), desc="extract", unit="video", disable=not progress) as bar:
         for batch in loader:
             good = [item for item in batch if item["error"] is None]
             for item in batch:
                 if item["error"] is not None:
                     log.warning("skipping video %s: %s", item["video_id"], item["error"])
-                    report.failed[item["video_id"]] = item["error"]
-                    with open(failed_log, "a") as file:
-                        file.write(f"{item['video_id']}\t{item['error']}\n")
+                    report.failed[item["video_id"]] = failures[item["video_id"]] = item["error"]
+                    _write_failed_log(failed_log, failures)
             if good:
                 features = encode_images(model, torch.cat([item["frames"] for item in good]),
                                          config.batch_size)
@@ -326,8 +326,23 @@ def extract_videos(videos: Mapping[str, str | Path], store, config: ExtractionCo
                 for position, item in enumerate(good):
                     store.write(item["video_id"], features[position * n:(position + 1) * n])
                     report.written.append(item["video_id"])
+                    if failures.pop(item["video_id"], None) is not None:  # decodes now
+                        _write_failed_log(failed_log, failures)
             bar.update(len(batch))
     return report
+
+
+def read_failed_log(path: Path) -> dict[str, str]:
+    """``failed_videos.tsv`` as ``{video id: reason}`` (empty when there is none)."""
+    if not path.is_file():
+        return {}
+    entries = (line.partition("\t") for line in path.read_text().splitlines() if line.strip())
+    return {video_id: reason for video_id, _, reason in entries}
+
+
+def _write_failed_log(path: Path, failures: Mapping[str, str]) -> None:
+    """One line per video that failed, with its latest reason (rewritten whole, atomically)."""
+    atomic_write_text(path, "".join(f"{video_id}\t{' '.join(reason.split())}\n" for video_id, reason in failures.items()))
 
 
 def extract_text_features(store: FeatureStore, action_texts: Sequence[str],
@@ -389,40 +404,6 @@ def find_videos(folder: str | Path, dataset: str, video_ids: Iterable[str] | Non
         keep = set(video_ids)
         found = {video_id: path for video_id, path in found.items() if video_id in keep}
     return found
-
-
-def import_published_features(source: str | Path, store: FeatureStore, *, num_frames: int | None = None,
-                              video_ids: Iterable[str] | None = None, feature_dim: int = 2048,
-                              progress: bool = True) -> ExtractionReport:
-    """Copy published per-video features (e.g. Breakfast I3D, MS-TCN layout) into ``store``.
-
-    Each ``<video_id>.npy`` may be ``(feature_dim, T)`` (the MS-TCN layout) or
-    ``(T, feature_dim)``; it is stored as ``[T, D]``, or as ``[num_frames, D]`` sampled
-    uniformly when ``num_frames`` is given (a much smaller store). Files that cannot be
-    read, or have the wrong shape, are reported and skipped.
-    """
-    published = FeatureStore(source, feature_dim=feature_dim)
-    available = published.video_ids()
-    if not available:
-        raise FileNotFoundError(f"{source}: no <video_id>.npy feature files here")
-    if video_ids is not None:
-        keep = set(video_ids)
-        available = [video_id for video_id in available if video_id in keep]
-    report = ExtractionReport()
-    for video_id in tqdm(available, desc="import features", unit="video", disable=not progress):
-        if store.contains(video_id):
-            report.skipped.append(video_id)
-            continue
-        try:
-            frames = (published.read(video_id, num_frames) if num_frames is not None
-                      else published.read_all_frames(video_id))
-        except FeatureError as error:
-            log.warning("skipping video %s: %s", video_id, error)
-            report.failed[video_id] = str(error)
-            continue
-        store.write(video_id, frames)
-        report.written.append(video_id)
-    return report
 
 
 def config_dict(config: ExtractionConfig) -> dict:

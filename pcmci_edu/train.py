@@ -9,9 +9,12 @@ with the same ``forward``/``loss`` interface).
 * :func:`evaluate`: accuracy and both mAP conventions on one split.
 * :func:`predict`: activity and action logits for every video of a split.
 
-Determinism: each epoch's shuffling and dropout are seeded from ``(seed, epoch)``, so a run
-interrupted after an epoch and resumed from its checkpoint ends, on the CPU, with the same
-weights and metrics as an uninterrupted one.
+Determinism: each epoch's shuffling and dropout are seeded from ``(seed, epoch)``; a training
+split read with random frame sampling (more frames stored than the model sees) has its frames
+drawn again every epoch from a generator seeded by ``seed`` whose state is in the checkpoint.
+So two runs with the same settings end with the same weights, and a run interrupted (even
+killed) and resumed from its checkpoint ends, on the CPU, with the same weights and metrics as
+an uninterrupted one (tests/test_reproducibility.py).
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ import io
 import json
 import math
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import nullcontext
@@ -35,6 +37,7 @@ import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
+from pcmci_edu.files import atomic_write
 from pcmci_edu.metrics import mean_average_precision, top1_accuracy
 from pcmci_edu.system import default_device
 
@@ -136,16 +139,9 @@ class History:
 
 
 def _atomic_write(path: Path, write: Callable[[Any], Any]) -> None:
-    """Write to a temporary file in the same folder, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False)
-    try:
-        with handle:
-            write(handle)
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
+    """Write to a unique temporary file in the same folder (mode from the umask), then rename it
+    over ``path`` (:func:`pcmci_edu.files.atomic_write`)."""
+    atomic_write(path, write)
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -287,9 +283,11 @@ def fit(model: nn.Module, train_set, eval_sets: Mapping[str, Any] | None = None,
     autocast, scaler = mixed_precision(config, device)
 
     history, start_epoch = History(), 0
+    frame_generator = np.random.default_rng(config.seed)  # draws the training frames, epoch after epoch
     checkpoint_path = Path(config.checkpoint_dir) / CHECKPOINT_NAME if config.checkpoint_dir else None
     if checkpoint_path is not None and config.resume and checkpoint_path.exists():
-        start_epoch, history = _load_checkpoint(checkpoint_path, model, optimizer, scheduler, scaler, config)
+        start_epoch, history = _load_checkpoint(checkpoint_path, model, optimizer, scheduler, scaler, config,
+                                                 frame_generator)
 
     bar = tqdm(total=config.epochs, initial=start_epoch, desc="training",
                disable=not config.progress or rank != 0, leave=False)
@@ -298,6 +296,8 @@ def fit(model: nn.Module, train_set, eval_sets: Mapping[str, Any] | None = None,
     for epoch in range(start_epoch, config.epochs):
         started = time.perf_counter()
         torch.manual_seed(_epoch_seed(config.seed, epoch) + rank)        # dropout noise
+        if getattr(train_set, "resamples_frames", False):  # random sampling: other stored frames each epoch
+            data.frames = torch.as_tensor(train_set.all_frames(frame_generator), dtype=torch.float32)
         trained.train()
         losses = []
         for batch in _batches(_epoch_order(len(data), config.seed, epoch, rank, world), local_batch):
@@ -325,7 +325,8 @@ def fit(model: nn.Module, train_set, eval_sets: Mapping[str, Any] | None = None,
         history.rows.append(row)
         if rank == 0:
             if checkpoint_path is not None:
-                _save_checkpoint(checkpoint_path, model, optimizer, scheduler, scaler, config, epoch + 1, history)
+                _save_checkpoint(checkpoint_path, model, optimizer, scheduler, scaler, config, epoch + 1, history,
+                                 frame_generator)
             if config.log_path is not None:
                 history.write(config.log_path)
             if config.log_epochs:
@@ -410,15 +411,17 @@ def mixed_precision(config: TrainConfig, device: torch.device):
 
 
 def _save_checkpoint(path: Path, model, optimizer, scheduler, scaler, config: TrainConfig, epoch: int,
-                     history: History) -> None:
+                     history: History, frame_generator: np.random.Generator) -> None:
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
              "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "epoch": epoch,
              "history": history.rows, "train_config": asdict(config),
+             "frame_generator": frame_generator.bit_generator.state,
              "model_config": model.config.to_dict() if hasattr(model, "config") else None}
     _atomic_write(path, lambda handle: torch.save(state, handle))
 
 
-def _load_checkpoint(path: Path, model, optimizer, scheduler, scaler, config: TrainConfig):
+def _load_checkpoint(path: Path, model, optimizer, scheduler, scaler, config: TrainConfig,
+                     frame_generator: np.random.Generator):
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
@@ -434,6 +437,8 @@ def _load_checkpoint(path: Path, model, optimizer, scheduler, scaler, config: Tr
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     scaler.load_state_dict(state["scaler"])
+    if "frame_generator" in state:  # absent from checkpoints written before the frames were seeded
+        frame_generator.bit_generator.state = state["frame_generator"]
     return int(state["epoch"]), History(list(state["history"]))
 
 

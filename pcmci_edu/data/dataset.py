@@ -16,8 +16,9 @@ from torch.utils.data import Dataset
 Segment = tuple[int, float, float]
 """(action index, start, end): one action instance, in seconds (or frames where stated)."""
 
-FrameLoader = Callable[[int], np.ndarray]
-"""Given a video's position in the dataset, return its frame features ``[N, D]``."""
+FrameLoader = Callable[..., np.ndarray]
+"""Given a video's position in the dataset, return its frame features ``[N, D]``. A loader with
+``sampling == "random"`` also takes the generator that draws the frames as a second argument."""
 
 
 class VideoDataset(Dataset):
@@ -140,10 +141,19 @@ class VideoDataset(Dataset):
             "index": torch.tensor(index, dtype=torch.long),
         }
 
-    def all_frames(self) -> np.ndarray:
-        """Every video's frames stacked, ``[V, N, D]`` float32 (loads them all)."""
+    @property
+    def resamples_frames(self) -> bool:
+        """Whether the frames are drawn at random from more stored frames (a training split read
+        with ``"random"`` sampling): then :meth:`all_frames` takes the generator that draws them."""
+        return self.frames is None and getattr(self.frame_loader, "sampling", None) == "random"
+
+    def all_frames(self, rng: np.random.Generator | None = None) -> np.ndarray:
+        """Every video's frames stacked, ``[V, N, D]`` float32 (loads them all); when
+        :attr:`resamples_frames`, ``rng`` (if given) draws which stored frames."""
         if self.frames is not None:
             return np.asarray(self.frames, dtype=np.float32)
+        if rng is not None and self.resamples_frames:
+            return np.stack([self.frame_loader(i, rng) for i in range(len(self))]).astype(np.float32)
         return np.stack([self.video_frames(i) for i in range(len(self))]).astype(np.float32)
 
     def _subset_arrays(self, indices: np.ndarray) -> dict:
@@ -161,7 +171,7 @@ class VideoDataset(Dataset):
             action_texts=self.action_texts,
             segments=[self.segments[i] for i in indices],
             frames=None if self.frames is None else self.frames[indices],
-            frame_loader=None if loader is None else (lambda i, _m=indices, _l=loader: _l(int(_m[i]))),
+            frame_loader=None if loader is None else _SubsetLoader(loader, indices),
             num_frames=self.num_frames,
             feature_dim=self.feature_dim,
             action_text_features=self.action_text_features,
@@ -186,6 +196,18 @@ class VideoDataset(Dataset):
             f"{type(self).__name__}({self.name!r}, split={self.split!r}, videos={len(self)}, "
             f"activities={self.num_activities}, actions={self.num_actions}, {frames})"
         )
+
+
+class _SubsetLoader:
+    """The frame loader of a subset: position ``i`` is the parent's video ``indices[i]``."""
+
+    def __init__(self, loader: FrameLoader, indices: np.ndarray) -> None:
+        self.loader, self.indices = loader, indices
+        self.sampling = getattr(loader, "sampling", None)
+
+    def __call__(self, index: int, rng: np.random.Generator | None = None) -> np.ndarray:
+        parent = int(self.indices[index])
+        return self.loader(parent) if rng is None else self.loader(parent, rng)
 
 
 def _as_tensor(value: torch.Tensor | np.ndarray | None) -> torch.Tensor | None:

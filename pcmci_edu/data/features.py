@@ -16,20 +16,32 @@ array([ 2.,  6., 10., 14., 18.], dtype=float32)
 from __future__ import annotations
 
 import os
-import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+
+from pcmci_edu.files import atomic_write
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks
+    fcntl = None
 
 LAYOUTS: tuple[str, ...] = ("auto", "frames", "channels_first")
 SAMPLINGS: tuple[str, ...] = ("uniform", "random")
 MSTCN_FEATURE_DIM = 2048
 TEXT_FEATURES_FILE = "text_features.npz"
+LOCK_FILE = ".lock"
 
 
 class FeatureError(ValueError):
     """A feature file is missing, malformed, or does not match what the dataset expects."""
+
+
+class StoreBusyError(RuntimeError):
+    """Another process holds the feature store's writer lock."""
 
 
 def sample_indices(length: int, num_frames: int, sampling: str = "uniform",
@@ -56,16 +68,7 @@ def sample_indices(length: int, num_frames: int, sampling: str = "uniform",
 
 def atomic_save_npy(path: Path, array: np.ndarray) -> None:
     """Write ``array`` to ``path`` so that readers never see a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            np.save(stream, array)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda stream: np.save(stream, array))
 
 
 class FeatureStore:
@@ -110,6 +113,36 @@ class FeatureStore:
                 f"{len(missing)} video(s) listed in {listed_in} have no feature file in {self.root}: {shown} "
                 f"(expected <video_id>.npy; run `pcmci-edu extract` or check the folder)"
             )
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the store for one writer (``pcmci-edu extract``) until the block ends.
+
+        An advisory lock on ``<root>/.lock`` (``fcntl.flock``): a second writer raises a
+        :class:`StoreBusyError` naming the process that holds it; the system releases the lock
+        when its process ends, even when killed. Where ``fcntl`` is missing the block runs unlocked.
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / LOCK_FILE
+        with open(path, "a+") as handle:
+            if fcntl is not None:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    handle.seek(0)
+                    holder = handle.read().strip() or "unknown"
+                    raise StoreBusyError(
+                        f"{self.root}: another `pcmci-edu extract` (process {holder}) is writing this store; "
+                        "wait for it to finish (it does the same work), or write to another store with --out"
+                    ) from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
+            try:
+                yield
+            finally:
+                handle.truncate(0)
 
     def write(self, video_id: str, array: np.ndarray) -> None:
         """Store one video's features ``[T, D]`` atomically (checked: 2-D, finite)."""
@@ -173,16 +206,7 @@ class FeatureStore:
         for name, array in arrays.items():
             if array.ndim != 2 or not np.isfinite(array).all():
                 raise FeatureError(f"text features {name!r}: expected a finite 2-D array, got shape {array.shape}")
-        target = self.root / TEXT_FEATURES_FILE
-        self.root.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=self.root, prefix=".text_features.", suffix=".npz")
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                np.savez(stream, **arrays)
-            os.replace(temporary, target)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        atomic_write(self.root / TEXT_FEATURES_FILE, lambda stream: np.savez(stream, **arrays))
 
     def read_text_features(self, num_actions: int | None = None,
                            num_activities: int | None = None) -> dict[str, np.ndarray] | None:
@@ -202,12 +226,46 @@ class FeatureStore:
         return arrays
 
 
+class StoreFrameLoader:
+    """A ``VideoDataset`` frame loader: ``loader(i)`` reads ``video_ids[i]`` from ``store`` and takes
+    ``num_frames`` of its stored frames by ``sampling``.
+
+    With ``"random"`` sampling (training), ``loader(i, rng)`` draws the frames from ``rng``, so a
+    training loop can re-draw them every epoch from a generator it checkpoints; without ``rng`` they
+    come from the loader's own generator, seeded by ``seed``. Random sampling keeps the stored
+    frames in memory after the first reading (they are read again every epoch). Every video
+    must have the feature width of the first one read: a store that mixes widths is named.
+    """
+
+    def __init__(self, store: FeatureStore, video_ids: list[str], num_frames: int, sampling: str,
+                 seed: int | None = None) -> None:
+        if sampling not in SAMPLINGS:
+            raise ValueError(f"unknown sampling {sampling!r}: expected one of {', '.join(SAMPLINGS)}")
+        self.store, self.video_ids, self.num_frames, self.sampling = store, list(video_ids), num_frames, sampling
+        self.rng = np.random.default_rng(seed)
+        self._stored: dict[int, np.ndarray] = {}
+        self._first: tuple[Path, int] | None = None
+
+    def __call__(self, index: int, rng: np.random.Generator | None = None) -> np.ndarray:
+        frames = self._stored.get(index)
+        if frames is None:
+            frames = self.store.read_all_frames(self.video_ids[index])
+            self._check_width(index, frames.shape[1])
+            if self.sampling == "random":
+                self._stored[index] = frames
+        return frames[sample_indices(len(frames), self.num_frames, self.sampling,
+                                     rng if rng is not None else self.rng)]
+
+    def _check_width(self, index: int, width: int) -> None:
+        path = self.store.path(self.video_ids[index])
+        if self._first is None:
+            self._first = (path, width)
+        elif width != self._first[1]:
+            raise FeatureError(f"{path}: {width}-d features, but {self._first[0]} has {self._first[1]}-d; the store "
+                               "mixes features of different extractions: extract them again into a fresh store")
+
+
 def frame_loader(store: FeatureStore, video_ids: list[str], num_frames: int, sampling: str,
-                 seed: int | None = None):
-    """A ``VideoDataset`` frame loader reading ``video_ids[i]`` from ``store``."""
-    rng = np.random.default_rng(seed)
-
-    def load(index: int) -> np.ndarray:
-        return store.read(video_ids[index], num_frames, sampling, rng)
-
-    return load
+                 seed: int | None = None) -> StoreFrameLoader:
+    """A ``VideoDataset`` frame loader reading ``video_ids[i]`` from ``store`` (see :class:`StoreFrameLoader`)."""
+    return StoreFrameLoader(store, video_ids, num_frames, sampling, seed)

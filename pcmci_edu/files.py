@@ -1,0 +1,60 @@
+"""Atomic file writes: readers see the old file or the new one, never half of one.
+
+The new content goes to a temporary file with a unique name in the target's folder (so two
+writers of one file never share a temporary), gets the mode an ordinary write would give it
+(``0o666`` less the umask: readable by the other users of a shared store, where ``tempfile``
+alone would leave ``0o600``), and is renamed over the target.
+
+>>> import pathlib, tempfile
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "note.json"
+>>> atomic_json(path, {"epochs": 3})
+>>> path.read_text()
+'{\\n  "epochs": 3\\n}\\n'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+
+def current_umask() -> int:
+    """The process's umask (from ``/proc`` where it can be read without changing it)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> None:
+    """Write ``path`` atomically: ``write(stream)`` fills a unique temporary file beside it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            write(stream)
+        os.chmod(temporary, 0o666 & ~current_umask())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    atomic_write(path, lambda stream: stream.write(text.encode("utf-8")))
+
+
+def atomic_json(path: str | os.PathLike, payload: Any) -> None:
+    """Write ``payload`` as indented JSON (no NaN: strict JSON) to ``path`` atomically."""
+    atomic_write_text(path, json.dumps(payload, indent=2, allow_nan=False) + "\n")
