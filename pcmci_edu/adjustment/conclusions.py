@@ -30,7 +30,7 @@ LINEAR_PAIRS: tuple[tuple[str, str], ...] = tuple(
 MODEL_PAIRS: tuple[tuple[str, str], ...] = (
     ("base_attention_pool", "base"), ("pcmci", "base"), ("pcmci_mediator_only", "pcmci"),
     ("base_surrogate_adjusted", "base"), (BEYOND_THE_PAPER_RUNG, "base"),
-    (BEYOND_THE_PAPER_RUNG, "base_attention_pool"))
+    (BEYOND_THE_PAPER_RUNG, "base_attention_pool"), (BEYOND_THE_PAPER_RUNG, "base_surrogate_adjusted"))
 """The comparisons of the chapter's family (on the shift gap), at every level where both rungs ran."""
 PRICE_PAIRS: tuple[tuple[str, str], ...] = (("base_surrogate_adjusted", "base"), (BEYOND_THE_PAPER_RUNG, "base"))
 """Comparisons of test accuracy: the price of the adjustments."""
@@ -88,9 +88,10 @@ def fraction_closed(gaps: pd.DataFrame, rung: str, level: float) -> float:
 
 
 def ladder_conclusions(rows: pd.DataFrame | Sequence[Mapping[str, Any]],
-                       positivity: pd.DataFrame | Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
-    """The claims chapter 8 states, computed from its rows, and the sentences that state them:
-    ``{"claims": {...}, "sentences": [...], "comparisons": [...]}``."""
+                       benchmarks: pd.DataFrame | Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    """The claims chapter 8 states, computed from its rows (and, for positivity, from the
+    per-benchmark table of :func:`pcmci_edu.adjustment.ladder.run_ladder`), and the sentences
+    that state them: ``{"claims": {...}, "sentences": [...], "comparisons": [...]}``."""
     rows = pd.DataFrame(rows)
     family = comparison_family(rows)
     gaps = mean_gaps(rows)
@@ -110,7 +111,7 @@ def ladder_conclusions(rows: pd.DataFrame | Sequence[Mapping[str, Any]],
     claims["upper_bound_closes_most"] = bool(upper) and all(value > 0.5 for value in upper.values())
     sentences.append(
         "Check that the ladder is meaningful: with the true context and object parts removed, the linear "
-        "head closes " + ", ".join(f"{100 * upper[f'{l:g}']:.0f}%" for l in levels if f"{l:g}" in upper)
+        "head closes " + ", ".join(_share(upper[f"{l:g}"]) for l in levels if f"{l:g}" in upper)
         + " of the linear ERM's excess shift gap over the oracle (confounding "
         + ", ".join(f"{l:g}" for l in levels) + "): "
         + ("most of it at every level." if claims["upper_bound_closes_most"]
@@ -127,17 +128,21 @@ def ladder_conclusions(rows: pd.DataFrame | Sequence[Mapping[str, Any]],
         claims["clear_linear_adjustments"] = clear_linear
         sentences.append(
             f"At confounding {top:g}, among the adjustments of the linear head other than removing the parts, "
-            f"{title[best]} closes the most of the excess gap ({100 * linear_at_top[best]:.0f}%). Clearly "
+            f"{title[best]} closes the most of the excess gap ({_share(linear_at_top[best])}). Clearly "
             "smaller gaps than the ERM's (paired over draws, Holm): "
-            + ("; ".join(f"{title[r]} ({100 * linear_at_top[r]:.0f}%)" for r in clear_linear) if clear_linear
+            + ("; ".join(f"{title[r]} ({_share(linear_at_top[r])})" for r in clear_linear) if clear_linear
                else "none") + ".")
-        if {"linear_logit_adjustment_true", "linear_logit_adjustment_surrogate"} <= set(linear_at_top):
-            true_la, surrogate_la = (linear_at_top["linear_logit_adjustment_true"],
-                                     linear_at_top["linear_logit_adjustment_surrogate"])
-            claims["logit_adjustment_true_vs_surrogate"] = {"true": true_la, "surrogate": surrogate_la}
+        shares = {adjustment: (linear_at_top.get(f"linear_{adjustment}_true"),
+                               linear_at_top.get(f"linear_{adjustment}_surrogate"))
+                  for adjustment in ("logit_adjustment", "product_of_experts", "backdoor_sum", "reweighting")}
+        shares = {name: pair for name, pair in shares.items() if None not in pair}
+        claims["linear_shares_true_vs_surrogate"] = {name: {"true": t, "surrogate": e} for name, (t, e) in shares.items()}
+        if shares:
             sentences.append(
-                f"Estimating the confounder instead of knowing it: logit adjustment closes {100 * true_la:.0f}% "
-                f"with the true context and {100 * surrogate_la:.0f}% with the label-free surrogate.")
+                f"Knowing the confounder or estimating it (confounding {top:g}; share of the linear ERM's excess gap "
+                "closed with the true context / with the label-free surrogate): "
+                + "; ".join(f"{name.replace('_', ' ')} {_share(t)} / {_share(e)}" for name, (t, e) in shares.items())
+                + ".")
 
     model_levels = [level for level in levels if {"base", "oracle"} <= set(
         rows.loc[(rows["family"] == "model") & (rows["confounding"] == level), "rung"])]
@@ -162,9 +167,17 @@ def ladder_conclusions(rows: pd.DataFrame | Sequence[Mapping[str, Any]],
                            "accuracy_change": price, "reached": reached}
             sentences.append(
                 f"Beyond the paper, at confounding {level:g}: {title[BEYOND_THE_PAPER_RUNG]} closes "
-                f"{100 * closed:.0f}% of the base's excess gap (target: {100 * TARGET_FRACTION:.0f}%); its gap "
+                f"{_share(closed)} of the base's excess gap (target: {_share(TARGET_FRACTION)}); its gap "
                 f"minus the control's is {describe(versus_control)}; its test accuracy minus the base's is "
                 f"{describe(price)}. The target is " + ("reached." if reached else "NOT reached."))
+            if "base_surrogate_adjusted" in present:
+                versus_adjusted_base = lookup(family, level_metric("gap_accuracy", level), BEYOND_THE_PAPER_RUNG,
+                                              "base_surrogate_adjusted")
+                target[key]["versus_adjusted_base"] = versus_adjusted_base
+                sentences.append(
+                    f"Is it PCMCi or the adjustment? The base with the same surrogate logit adjustment closes "
+                    f"{_share(fractions['base_surrogate_adjusted'][key])} of the excess gap; the PCMCi rung's gap minus "
+                    f"the adjusted base's is {describe(versus_adjusted_base)}.")
         if {"pcmci", "pcmci_mediator_only"} <= present:
             routing = lookup(family, level_metric("gap_accuracy", level), "pcmci_mediator_only", "pcmci")
             claims.setdefault("routing_effect", {})[key] = routing
@@ -174,7 +187,7 @@ def ladder_conclusions(rows: pd.DataFrame | Sequence[Mapping[str, Any]],
             pcmci = lookup(family, level_metric("gap_accuracy", level), "pcmci", "base")
             claims.setdefault("pcmci_minus_base_gap", {})[key] = pcmci
             sentences.append(f"PCMCi as the poster draws it changes the base's gap by {describe(pcmci)} and "
-                             f"closes {100 * fractions['pcmci'][key]:.0f}% of the excess.")
+                             f"closes {_share(fractions['pcmci'][key])} of the excess.")
     claims["target"] = target
     claims["target_reached"] = bool(target) and all(t["reached"] for t in target.values())
     if target:
@@ -183,12 +196,26 @@ def ladder_conclusions(rows: pd.DataFrame | Sequence[Mapping[str, Any]],
             "gap clearly below the attention-pooling control's, paired, Holm p < 0.05) is "
             + ("reached at every level where PCMCi was trained." if claims["target_reached"]
                else "not reached."))
-    if positivity is not None:
-        table = pd.DataFrame(positivity).groupby("confounding")[["empty_cells", "effective_sample_size"]].mean()
+    if benchmarks is not None:
+        table = pd.DataFrame(benchmarks).groupby("confounding")[["empty_cells", "effective_sample_size"]].mean()
         claims["positivity"] = {f"{level:g}": {"empty_cells": float(row["empty_cells"]),
                                                "effective_sample_size": float(row["effective_sample_size"])}
                                 for level, row in table.iterrows()}
+        sentences.append(
+            "Positivity of the training split, mean over draws: "
+            + "; ".join(f"confounding {level:g}, {row['empty_cells']:.0f} empty (activity, context) cells and an "
+                        f"effective sample size of {row['effective_sample_size']:.0f} after reweighting"
+                        for level, row in table.iterrows()) + ".")
     return {"claims": claims, "sentences": sentences, "comparisons": family.to_dict(orient="records")}
+
+
+def _share(fraction: float) -> str:
+    """A fraction as a whole percentage (no "-0%").
+
+    >>> _share(-0.001), _share(0.456)
+    ('0%', '46%')
+    """
+    return f"{round(100 * fraction) + 0:.0f}%"
 
 
 def _clear_smaller(family: pd.DataFrame, metric: str, level: float, first: str, second: str) -> bool:
@@ -197,17 +224,16 @@ def _clear_smaller(family: pd.DataFrame, metric: str, level: float, first: str, 
 
 
 def write_ladder_results(path: str | Path, rows: pd.DataFrame, *, profile: str, design, settings,
-                         positivity: pd.DataFrame, agreement: pd.DataFrame,
-                         extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Write the chapter's rows, comparisons, claims, sentences and provenance to JSON (atomic)."""
+                         benchmarks: pd.DataFrame, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Write the chapter's rows, its per-benchmark table (positivity, surrogate agreement),
+    comparisons, claims, sentences and provenance to JSON (atomic)."""
     from dataclasses import asdict
 
     from pcmci_edu.experiments.cache import code_fingerprint
 
     rows = pd.DataFrame(rows).drop(columns=["cached"], errors="ignore")
     data = {"profile": profile, "design": asdict(design), "settings": settings.key(), "code": code_fingerprint(),
-            "rows": rows.to_dict(orient="records"), "positivity": pd.DataFrame(positivity).to_dict(orient="records"),
-            "surrogate_agreement": pd.DataFrame(agreement).to_dict(orient="records"),
-            **ladder_conclusions(rows, positivity), **(extra or {})}
+            "rows": rows.to_dict(orient="records"), "benchmarks": pd.DataFrame(benchmarks).to_dict(orient="records"),
+            **ladder_conclusions(rows, benchmarks), **(extra or {})}
     write_json_atomic(path, data)
     return data

@@ -66,14 +66,14 @@ class LadderDesign:
     @classmethod
     def for_profile(cls, profile: str | None = None) -> "LadderDesign":
         """smoke: 2 levels x 1 draw x 1 seed; book: 3 levels x 2 draws x 3 seeds, the PCMCi
-        rungs at 0.9 only (the default, most confounded level) and the linear rungs over 6 draws;
+        rungs at 0.9 only (the default, most confounded level) and the linear rungs over 4 draws;
         full: 3 x 3 x 5, PCMCi everywhere, 10 linear draws. The budget choices are ours."""
         profile = resolve_profile(profile)
         levels = pick(profile, smoke=(0.5, 0.9), book=(0.5, 0.7, 0.9), full=(0.5, 0.7, 0.9))
         return cls(profile, levels, pick(profile, smoke=(0,), book=(0, 1), full=(0, 1, 2)),
                    pick(profile, smoke=(0,), book=(0, 1, 2), full=(0, 1, 2, 3, 4)),
                    pick(profile, smoke=(0.9,), book=(0.9,), full=levels),
-                   tuple(range(pick(profile, smoke=1, book=6, full=10))))
+                   tuple(range(pick(profile, smoke=1, book=4, full=10))))
 
     def model_jobs(self) -> list[tuple[float, int, int, str]]:
         """(level, draw, seed, model rung) of every trained run."""
@@ -102,7 +102,8 @@ def _train_model_job(profile: str, level: float, draw: int, seed: int, rung: str
 
 def linear_cell(profile: str, level: float, draw: int,
                 surrogate_seed: int = 0) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Every linear rung on one benchmark (one level, one draw): rows and the surrogate's agreement.
+    """Every linear rung on one benchmark (one level, one draw): its rows, and one row about the
+    benchmark: the surrogate's agreement with the truth and the positivity of the training split.
 
     The linear rungs are convex fits that no seed changes; only the surrogate's k-means start
     (``surrogate_seed``, recorded as the row's ``seed``) could, so each draw gets one start and
@@ -120,12 +121,14 @@ def linear_cell(profile: str, level: float, draw: int,
         rows = [{**cell, "rung": linear_rung_name(adjustment, source),
                  **linear_rung(benchmark, adjustment, confounders[source] if source else None)}
                 for adjustment, source in LINEAR_RUNGS]
-    return rows, {**cell, **surrogate_agreement(confounders["surrogate"]["train"], train)}
+    return rows, {**cell, **surrogate_agreement(confounders["surrogate"]["train"], train), **positivity_row(train)}
 
 
 def run_ladder(design: LadderDesign, cache=None, processes: int | None = None,
                progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """All rows of the ladder (linear and trained rungs) and the surrogate agreement table.
+    """All rows of the ladder (linear and trained rungs), and one row per benchmark of the linear
+    rungs (level, draw): the surrogate's agreement with the truth (:func:`surrogate_agreement`)
+    and the training split's positivity (:func:`pcmci_edu.adjustment.positivity.positivity_row`).
 
     Trained runs already in ``cache`` (a :class:`pcmci_edu.experiments.RunCache`) are read; the
     others, and the linear cells, run in ``processes`` worker processes of one thread each
@@ -147,7 +150,7 @@ def run_ladder(design: LadderDesign, cache=None, processes: int | None = None,
             model_rows.append({**cached, "confounding": level, "benchmark_seed": draw, "cached": True})
     missing.sort(key=lambda job: job[3] not in PCMCI_FAMILY)  # the longest runs first
     cells = [(level, draw) for level in design.levels for draw in design.linear_draws]
-    linear_rows, agreement = [], []
+    linear_rows, per_benchmark = [], []
     bar = tqdm(total=len(missing) + len(cells), desc="ladder runs", disable=not progress)
 
     def finish_model(job, row) -> None:
@@ -158,7 +161,7 @@ def run_ladder(design: LadderDesign, cache=None, processes: int | None = None,
 
     def finish_linear(result) -> None:
         linear_rows.extend(result[0])
-        agreement.append(result[1])
+        per_benchmark.append(result[1])
         bar.update(1)
 
     if processes > 1:
@@ -182,12 +185,4 @@ def run_ladder(design: LadderDesign, cache=None, processes: int | None = None,
     order = {name: i for i, name in enumerate(RUNG_TITLES)}
     rows = rows.sort_values(["confounding", "benchmark_seed", "seed", "rung"],
                             key=lambda c: c.map(order) if c.name == "rung" else c, ignore_index=True)
-    return rows, pd.DataFrame(agreement)
-
-
-def positivity_table(design: LadderDesign) -> pd.DataFrame:
-    """Per (level, draw): empty (activity, context) cells of the training split and the
-    effective sample size of importance reweighting with the true context."""
-    return pd.DataFrame([{"confounding": level, "benchmark_seed": draw,
-                          **positivity_row(ladder_benchmark(design.profile, level, draw)["train"])}
-                         for level in design.levels for draw in design.linear_draws])
+    return rows, pd.DataFrame(per_benchmark)
