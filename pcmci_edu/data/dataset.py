@@ -153,8 +153,8 @@ class VideoDataset(Dataset):
         if self.frames is not None:
             return np.asarray(self.frames, dtype=np.float32)
         if rng is not None and self.resamples_frames:
-            return np.stack([self.frame_loader(i, rng) for i in range(len(self))]).astype(np.float32)
-        return np.stack([self.video_frames(i) for i in range(len(self))]).astype(np.float32)
+            return np.stack([self.frame_loader(i, rng) for i in range(len(self))]).astype(np.float32, copy=False)
+        return np.stack([self.video_frames(i) for i in range(len(self))]).astype(np.float32, copy=False)
 
     def _subset_arrays(self, indices: np.ndarray) -> dict:
         """Constructor arguments for the videos at ``indices`` (subclasses extend this)."""

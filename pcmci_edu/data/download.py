@@ -48,6 +48,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from tqdm.auto import tqdm
 
+from pcmci_edu.files import atomic_write, atomic_write_text
+
 CHUNK_SIZE = 1 << 20
 """Bytes read per network request (1 MiB)."""
 
@@ -384,10 +386,8 @@ def _copy_local(source: Path, destination: Path, sha256: str | None) -> Path:
     if not source.is_file():
         raise FileNotFoundError(f"{source}: expected the file here (from --from-dir)")
     _verify(source, sha256, str(source))
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    partial = destination.with_name(destination.name + ".part")
-    shutil.copyfile(source, partial)
-    os.replace(partial, destination)
+    with open(source, "rb") as original:
+        atomic_write(destination, lambda stream: shutil.copyfileobj(original, stream))
     return destination
 
 
@@ -507,10 +507,7 @@ def _read_manifest(dataset_dir: Path) -> dict:
 
 
 def _write_manifest(dataset_dir: Path, manifest: dict) -> None:
-    path = _manifest_path(dataset_dir)
-    partial = path.with_name(path.name + ".part")
-    partial.write_text(json.dumps(manifest, indent=2, sort_keys=True))
-    os.replace(partial, path)
+    atomic_write_text(_manifest_path(dataset_dir), json.dumps(manifest, indent=2, sort_keys=True))
 
 
 def write_coin_video_list(dataset_dir: Path) -> Path:
