@@ -126,11 +126,17 @@ def load_run_config(path: str | Path, overrides: list[str] | None = None) -> dic
 
 
 def _check_ranges(config: dict, path: Path) -> None:
-    """The range checks of TrainConfig and ExtractionConfig, reported with the file and section."""
+    """The checks of TrainConfig, ExtractionConfig and ModelConfig, reported with the file and
+    section before any data is read (the model's sizes from the data: a stand-in width here)."""
     from pcmci_edu.extract import ExtractionConfig
+    from pcmci_edu.model import ModelConfig
     from pcmci_edu.train import TrainConfig
 
-    for section, fields in (("train", TrainConfig), ("extract", ExtractionConfig)):
+    def model(**values) -> ModelConfig:
+        return ModelConfig(feature_dim=values.get("text_dim") or 512,
+                           num_frames=config["dataset"].get("num_frames", 32), **values)
+
+    for section, fields in (("train", TrainConfig), ("extract", ExtractionConfig), ("model", model)):
         try:
             fields(**config[section])
         except ValueError as error:

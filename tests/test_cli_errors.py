@@ -69,6 +69,13 @@ def test_grad_clip_and_weight_decay_are_not_negative(tmp_path, name):
     assert TrainConfig(**{name: 0.0})
 
 
+def test_model_values_are_checked_when_the_config_is_read(tmp_path):
+    with pytest.raises(ValueError, match=r"run\.toml: \[model\] ModelConfig\.width=33 must be divisible by heads=8"):
+        cli.load_run_config(_config(tmp_path, "[model]\nwidth = 33\nheads = 8\n"))
+    with pytest.raises(ValueError, match=r"\[model\] unknown interventions \['icx'\]"):
+        cli.load_run_config(_config(tmp_path, ""), ["model.interventions=['icx']"])
+
+
 def test_the_shipped_configs_pass_the_checks():
     for dataset in ("breakfast", "charades", "coin"):
         assert cli.load_run_config(cli.default_config_path(dataset))["dataset"]["name"] == dataset
