@@ -17,7 +17,7 @@ from pcmci_edu.model import ModelConfig
 from pcmci_edu.train import TrainConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = sorted((REPO_ROOT / "configs").glob("*.toml"))
+CONFIGS = sorted(cli.CONFIGS_DIR.glob("*.toml"))
 
 # the pipeline check's sizes: a small random-weight CLIP, few frames, a tiny model, two epochs
 EXTRACT_OPTIONS = ["--model-name", "ViT-S-32-alt", "--pretrained", "none", "--num-frames", "4",
@@ -27,7 +27,38 @@ RUN_OPTIONS = ["--set", "dataset.num_frames=4", "--set", "model.width=32", "--se
 
 
 def test_every_dataset_has_a_config():
-    assert [path.stem for path in CONFIGS] == ["breakfast", "charades", "coin"]
+    assert [path.stem for path in CONFIGS] == ["breakfast", "charades", "coin"] == cli.shipped_configs()
+    assert cli.load_run_config("coin") == cli.load_run_config(cli.CONFIGS_DIR / "coin.toml")
+
+
+def _options(parser) -> list:
+    return [action for action in parser._actions if action.option_strings and action.dest not in ("help", "version")]
+
+
+def test_every_command_and_option_explains_itself(capsys):
+    parser = cli.build_parser()
+    commands = next(action for action in parser._actions if action.dest == "command")
+    summaries = {choice.dest: choice.help for choice in commands._choices_actions}
+    assert set(summaries) == set(commands.choices) == {"info", "prepare", "extract", "train", "evaluate"}
+    for name, subparser in commands.choices.items():
+        assert summaries[name] and "\n" not in summaries[name], f"{name}: no one-line description"
+        for action in _options(subparser):
+            assert action.help and re.search(r"\b(default|required)\b", action.help), (
+                f"pcmci-edu {name} {action.option_strings[0]}: the help must say its default (or that it is required)")
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    top = capsys.readouterr().out
+    assert "``" not in top and "::" not in top, "the top-level help is plain text, not reST"
+    assert "train --config breakfast" in top
+
+
+def test_train_requires_a_config_and_takes_a_shipped_name(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--root", "data", "--out", "run"])
+    assert "--config" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["train", "--config", "breakfast", "--help"])
+    assert stopped.value.code == 0 and "(required)" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[path.stem for path in CONFIGS])
@@ -47,7 +78,7 @@ def test_configs_name_real_fields_and_say_where_each_value_comes_from(path: Path
 
 
 def test_overrides_and_their_errors(tmp_path: Path):
-    path = REPO_ROOT / "configs" / "breakfast.toml"
+    path = "breakfast"
     config = cli.load_run_config(path, ["train.epochs=3", "model.interventions=[]", "extract.pretrained=none"])
     assert config["train"]["epochs"] == 3 and config["model"]["interventions"] == []
     assert config["extract"]["pretrained"] == "none"
@@ -90,12 +121,20 @@ def test_prepare_extract_train_evaluate_end_to_end(dataset: str, tmp_path: Path,
     assert cli.main(extract) == 0  # resumable: nothing left to do
     assert "written 0, already done 6, failed 0" in capsys.readouterr().out
 
-    config = str(REPO_ROOT / "configs" / f"{dataset}.toml")
-    assert cli.main(["train", "--config", config, "--root", str(root), "--out", str(run), "--epochs", "1",
-                     *RUN_OPTIONS]) == 0
+    config, held_out = dataset, ["--set", "dataset.val_fraction=0.5"]  # a shipped config, by name
+    assert cli.main(["train", "--config", config, "--root", str(root), "--out", str(run), "--epochs", "2",
+                     *RUN_OPTIONS, *held_out]) == 0
     assert (run / "model.pt").is_file() and (run / "checkpoints" / "last.pt").is_file()
+    printed = capsys.readouterr()
+    assert "training on 2 videos, 2 held out for validation" in printed.out
+    assert re.search(r"^epoch 2/2  train_loss \d+\.\d{4}  val/", printed.out + printed.err, re.MULTILINE)
+    history = (run / "history.csv").read_text().splitlines()
+    assert len(history) == 3 and {"train_loss", "val/mAP_all_classes", "val/mAP_present_classes"} <= set(
+        history[0].split(","))
     assert cli.main(["evaluate", "--config", config, "--root", str(root), "--out", str(run),
-                     "--label", "pipeline check", *RUN_OPTIONS]) == 0
+                     "--label", "pipeline check", *RUN_OPTIONS, *held_out]) == 0
+    table = capsys.readouterr().out
+    assert f"{dataset} test, 2 videos" in table and re.search(r"action mAP, all classes +\d+\.\d\d %", table)
     results = json.loads((run / "results.json").read_text())
     assert results["dataset"] == dataset and results["num_videos"] == 2 and results["label"] == "pipeline check"
     assert set(results["metrics"]) == {"accuracy", "mAP_all_classes", "mAP_present_classes"}
@@ -105,9 +144,12 @@ def test_prepare_extract_train_evaluate_end_to_end(dataset: str, tmp_path: Path,
         assert results["metrics"]["accuracy"] is None  # no activity labels: not a number
     else:
         assert 0.0 <= results["metrics"]["accuracy"] <= 1.0
-    assert results["config"]["train"]["epochs"] == 1 and results["config"]["model"]["width"] == 32
+    assert results["config"]["train"]["epochs"] == 2 and results["config"]["model"]["width"] == 32
     assert results["model_config"]["interventions"] == ["ich", "ici", "ivc"]
-    assert results["features"]["config"]["model_name"] == "ViT-S-32-alt"
+    # Provenance from the store's extraction.json (the config says ViT-B-16/openai; the store was made otherwise).
+    assert results["extractor"]["model_name"] == "ViT-S-32-alt" and results["extractor"]["pretrained"] == "none"
+    assert results["extractor"]["num_frames"] == 4 and "extract" not in results["config"]
+    assert results["features"]["extraction"]["config"]["image_size"] == 64
     assert results["code_version"]["pcmci_edu"] and "git_commit" in results["code_version"]
     assert results["hardware"]["device"] and results["hardware"]["world_size"] == 1
     assert not math.isnan(results["metrics"]["mAP_all_classes"])
@@ -137,7 +179,7 @@ def test_train_runs_data_parallel_under_torchrun(tmp_path: Path):
     train = Breakfast(root / "breakfast", "train")
     store.write_text_features(rng.normal(size=(len(train.action_names), 16)),
                               rng.normal(size=(len(train.activity_names), 16)))
-    config = str(REPO_ROOT / "configs" / "breakfast.toml")
+    config = "breakfast"
     done = subprocess.run(
         [str(Path(sys.executable).parent / "torchrun"), "--standalone", "--nproc_per_node=2",
          "-m", "pcmci_edu.cli", "train", "--config", config, "--root", str(root), "--out", str(run),
@@ -178,42 +220,17 @@ def test_videos_without_features_are_left_out_and_counted(tmp_path: Path, capsys
     assert cli.main(["extract", "coin", "--root", str(root), "--videos", str(mini.videos), *EXTRACT_OPTIONS]) == 0
     printed = capsys.readouterr().out
     assert "1 of 7 annotated videos have no file" in printed and f"failed {corrupt}" in printed
-    config = str(REPO_ROOT / "configs" / "coin.toml")
+    assert "coin train: 3 of 4 protocol videos have features (75.0%)" in printed
+    store = root / "coin" / "features" / "clip_vit_b16_openai"
+    assert (store / "missing_train.txt").read_text() == f"{offline}\n"
+    config = "coin"
+    # 75% coverage is below the default dataset.min_coverage: train refuses until it is lowered explicitly
+    assert cli.main(["train", "--config", config, "--root", str(root), "--out", str(run), *RUN_OPTIONS]) == 1
+    assert re.search(r"only 3 of 4 .*missing_train\.txt.*--set dataset\.min_coverage=0\.75", capsys.readouterr().err)
+    lowered = [*RUN_OPTIONS, "--set", "dataset.min_coverage=0.5"]
     assert cli.main(["train", "--config", config, "--root", str(root), "--out", str(run), "--epochs", "1",
-                     *RUN_OPTIONS]) == 0
+                     *lowered]) == 0
     assert "coin train: 1 of 4 annotated videos have no features" in capsys.readouterr().out
-    assert cli.main(["evaluate", "--config", config, "--root", str(root), "--out", str(run), *RUN_OPTIONS]) == 0
+    assert cli.main(["evaluate", "--config", config, "--root", str(root), "--out", str(run), *lowered]) == 0
     results = json.loads((run / "results.json").read_text())
     assert results["num_videos"] == 2 and results["videos_without_features"] == 1
-
-
-def test_extract_imports_published_i3d_features(tmp_path: Path, capsys):
-    import numpy as np
-
-    from pcmci_edu.data import FeatureStore
-
-    mini = make_miniature(tmp_path / "mini", "breakfast", num_train=3, num_test=2)
-    root = tmp_path / "data"
-    assert cli.main(["prepare", "breakfast", "--root", str(root), "--from-dir", str(mini.mirror),
-                     "--no-verify", "--accept-licence"]) == 0
-    published = root / "breakfast" / "features"  # MS-TCN layout: (2048, T) per video
-    published.mkdir()
-    rng = np.random.default_rng(0)
-    for video_id in mini.video_ids["train"] + mini.video_ids["test"]:
-        np.save(published / f"{video_id}.npy", rng.normal(size=(2048, 50)).astype(np.float32))
-    out = root / "breakfast" / "i3d_4"
-    assert cli.main(["extract", "breakfast", "--root", str(root), "--from-features", str(published),
-                     "--out", str(out), *EXTRACT_OPTIONS]) == 0
-    assert "written 5, already done 0, failed 0" in capsys.readouterr().out
-    store = FeatureStore(out)
-    assert store.read_all_frames(mini.video_ids["test"][1]).shape == (4, 2048)
-    assert store.read_text_features(48, 10)["actions"].shape[0] == 48
-    record = json.loads((out / "extraction.json").read_text())
-    assert record["source"].startswith("published features in") and record["videos_stored"] == 5
-    # 2048-d I3D frames train against the CLIP text tower's narrower label texts (a frame adapter).
-    run, config = tmp_path / "run", str(REPO_ROOT / "configs" / "breakfast.toml")
-    on_i3d = ["--set", "dataset.features=i3d_4", *RUN_OPTIONS]
-    assert cli.main(["train", "--config", config, "--root", str(root), "--out", str(run), "--epochs", "1", *on_i3d]) == 0
-    assert cli.main(["evaluate", "--config", config, "--root", str(root), "--out", str(run), *on_i3d]) == 0
-    results = json.loads((run / "results.json").read_text())
-    assert results["num_videos"] == 2 and 0.0 <= results["metrics"]["mAP_all_classes"] <= 1.0
