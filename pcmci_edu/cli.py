@@ -530,9 +530,6 @@ def _import_published(arguments: argparse.Namespace, extraction, store_dir: Path
     directory = Path(arguments.from_features)
     if not directory.is_dir():
         raise FileNotFoundError(f"--from-features {directory}: no such folder")
-    source = f"published features in {directory.resolve()} (layout {layout.name})"
-    settings = {field: getattr(extraction, field) for field in FEATURE_DEFINING}
-    previous = _check_store_matches(store_dir, settings, source)
     example = next((layout.path(directory, v) for v in video_ids if layout.path(directory, v).is_file()),
                    layout.path(directory, video_ids[0]))
     model_config = open_clip.get_model_config(extraction.model_name)
@@ -540,6 +537,9 @@ def _import_published(arguments: argparse.Namespace, extraction, store_dir: Path
         raise ValueError(f"--model-name {extraction.model_name}: not an open_clip model "
                          f"(e.g. {', '.join(layout.text_models or ('ViT-B-16',))})")
     published.check_text_width(layout, int(model_config["embed_dim"]), extraction.model_name, example)
+    source = f"published features in {directory.resolve()} (layout {layout.name})"
+    settings = {field: getattr(extraction, field) for field in FEATURE_DEFINING}
+    previous = _check_store_matches(store_dir, settings, source)  # after the checks: a refused import leaves nothing
     if layout.shares_text_space and extraction.pretrained in (None, "none", "None", "random", ""):
         print(f"note: random text weights (--pretrained none) do not share the {layout.name} frames' CLIP "
               "space: a pipeline check, never a result")
