@@ -33,7 +33,7 @@ LAYOUTS: tuple[str, ...] = ("auto", "frames", "channels_first")
 SAMPLINGS: tuple[str, ...] = ("uniform", "random")
 MSTCN_FEATURE_DIM = 2048
 TEXT_FEATURES_FILE = "text_features.npz"
-LOCK_FILE = ".lock"
+LOCK_SUFFIX = ".lock"
 
 
 class FeatureError(ValueError):
@@ -118,12 +118,13 @@ class FeatureStore:
     def lock(self) -> Iterator[None]:
         """Hold the store for one writer (``pcmci-edu extract``) until the block ends.
 
-        An advisory lock on ``<root>/.lock`` (``fcntl.flock``): a second writer raises a
+        An advisory lock (``fcntl.flock``) on ``.<store name>.lock`` beside the store, so that a
+        run refused before it writes leaves no store folder: a second writer raises a
         :class:`StoreBusyError` naming the process that holds it; the system releases the lock
         when its process ends, even when killed. Where ``fcntl`` is missing the block runs unlocked.
         """
-        self.root.mkdir(parents=True, exist_ok=True)
-        path = self.root / LOCK_FILE
+        self.root.parent.mkdir(parents=True, exist_ok=True)
+        path = self.root.parent / f".{self.root.name}{LOCK_SUFFIX}"
         with open(path, "a+") as handle:
             if fcntl is not None:
                 try:
