@@ -5,10 +5,14 @@
 
 Measures, in one process and on the same batches: the time of one training step (forward,
 backward, AdamW) of the base and of PCMCi (ICH -> ICI -> IVC), their ratio and videos per
-second; the wall time of a complete book-profile training run of each; the peak memory of
-each training step (``torch.cuda.max_memory_allocated`` on a GPU, torch's profiler's
-allocation trace on the CPU); and the cost table of
-:mod:`pcmci_edu.cost`. Writes everything to ``results/benchmark_training.txt``.
+second, at book scale (the benchmark's 128-d features, ModelConfig's default sizes) and at
+paper scale (512-d features, 32 frames, width 512, 2 layers, 8 heads, the benchmark's 10 + 48
+labels, random features); on the CPU also the step's CPU time (``time.thread_time``: less
+inflated than the wall time when other processes share the cores); ICH's Sinkhorn iterations
+and marginal error on the batch; the wall time of a complete book-profile training run of
+each; the peak memory of each training step (``torch.cuda.max_memory_allocated`` on a GPU,
+torch's profiler's allocation trace on the CPU); and the cost table of :mod:`pcmci_edu.cost`.
+Writes everything to ``results/benchmark_training.txt``.
 """
 
 from __future__ import annotations
@@ -36,8 +40,9 @@ PAPER_SCALE = {"width": 512, "layers": 2, "heads": 8}      # configs/breakfast.t
 
 
 def step_times(model: PCMCi, frames: torch.Tensor, activities: torch.Tensor, actions: torch.Tensor,
-               device: torch.device, steps: int, warmup: int = 5) -> list[float]:
-    """Seconds per training step (forward, backward, clipping, AdamW) on fixed batches."""
+               device: torch.device, steps: int, warmup: int = 5, clock=time.perf_counter) -> list[float]:
+    """Seconds per training step (forward, backward, clipping, AdamW) on fixed batches, by
+    ``clock`` (wall time by default)."""
     model.to(device).train()
     config = TrainConfig(device=str(device))
     optimizer = build_optimizer(model, config)
@@ -47,7 +52,7 @@ def step_times(model: PCMCi, frames: torch.Tensor, activities: torch.Tensor, act
     for step in range(warmup + steps):
         if device.type == "cuda":
             torch.cuda.synchronize()
-        started = time.perf_counter()
+        started = clock()
         with autocast():
             output = model(batches[0])
             loss = model.loss(output, batches[1], batches[2])
@@ -60,8 +65,30 @@ def step_times(model: PCMCi, frames: torch.Tensor, activities: torch.Tensor, act
         if device.type == "cuda":
             torch.cuda.synchronize()
         if step >= warmup:
-            seconds.append(time.perf_counter() - started)
+            seconds.append(clock() - started)
     return seconds
+
+
+def compare_steps(models: dict[str, PCMCi], batch: tuple, device: torch.device, steps: int,
+                  say) -> None:
+    """Median step time of each model on the same batch, interleaved in three rounds to share any
+    load fairly; wall time, and on the CPU the thread's CPU time too; the PCMCi / base ratios."""
+    clocks = {"wall": time.perf_counter}
+    if device.type == "cpu":
+        clocks["CPU"] = time.thread_time
+    medians: dict[str, dict[str, float]] = {}
+    for clock_name, clock in clocks.items():
+        timings = {name: [] for name in models}
+        for _ in range(3):
+            for name, model in models.items():
+                timings[name] += step_times(model, *batch, device, max(steps // 3, 1), clock=clock)
+        medians[clock_name] = {name: statistics.median(values) for name, values in timings.items()}
+        for name, value in medians[clock_name].items():
+            say(f"{name:>6}: median {value * 1e3:7.1f} ms/step ({clock_name} time), min "
+                f"{min(timings[name]) * 1e3:7.1f} ms, {len(batch[0]) / value:7.0f} videos/s   "
+                f"({len(timings[name])} steps)")
+    say(" ratio PCMCi / base (median step time): "
+        + ", ".join(f"{values['PCMCi'] / values['base']:.2f} ({name} time)" for name, values in medians.items()))
 
 
 def peak_memory(model: PCMCi, batch, device: torch.device) -> float:
@@ -86,7 +113,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=8, help="epochs of the timed complete runs (book: 8)")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=30, help="timed steps per model")
+    parser.add_argument("--steps", type=int, default=30, help="timed steps per model (book scale)")
+    parser.add_argument("--paper-steps", type=int, default=9, help="timed steps per model (paper scale)")
     parser.add_argument("--device", default=None, help="cpu, cuda (default: CUDA when present)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (the chapters' smoke/book runs use 1)")
@@ -105,7 +133,8 @@ def main() -> None:
     benchmark = make_benchmark("breakfast", profile="book", seed=0)
     train = benchmark["train"]
     say("# Training cost: base vs PCMCi on the book-profile Breakfast benchmark")
-    options = [f"--epochs {arguments.epochs}", f"--batch-size {arguments.batch_size}", f"--steps {arguments.steps}"]
+    options = [f"--epochs {arguments.epochs}", f"--batch-size {arguments.batch_size}", f"--steps {arguments.steps}",
+               f"--paper-steps {arguments.paper_steps}"]
     options += [f"--{name} {getattr(arguments, name)}" for name in ("threads", "device")
                 if getattr(arguments, name) is not None]
     if Path(arguments.output).resolve() != OUTPUT.resolve():
@@ -129,15 +158,21 @@ def main() -> None:
 
     say("## One training step (forward + backward + AdamW), same batch, same process")
     models = {name: PCMCi.from_dataset(train, interventions=order) for name, order in MODELS.items()}
-    timings = {name: [] for name in models}
-    for _ in range(3):                                     # interleave to share any load fairly
-        for name, model in models.items():
-            timings[name] += step_times(model, frames, activities, actions, device, arguments.steps // 3)
-    medians = {name: statistics.median(values) for name, values in timings.items()}
-    for name, value in medians.items():
-        say(f"{name:>6}: median {value * 1e3:7.1f} ms/step, min {min(timings[name]) * 1e3:7.1f} ms, "
-            f"{arguments.batch_size / value:7.0f} videos/s   ({len(timings[name])} steps)")
-    say(f" ratio PCMCi / base: {medians['PCMCi'] / medians['base']:.2f} (median step time)")
+    compare_steps(models, (frames, activities, actions), device, arguments.steps, say)
+    with torch.no_grad():
+        details = models["PCMCi"].eval()(frames.to(device), return_details=True).details
+    say("ICH's Sinkhorn on this batch, after the timed steps: "
+        f"{details['ot_iterations']} iterations, marginal error at most "
+        f"{float(details['ot_marginal_error'].max()):.1e} (of a mass of 1)")
+    say()
+
+    say(f"## Paper scale: one training step, batch {arguments.batch_size}, {PAPER_FRAME_COUNT} frames x 512 "
+        f"random features, width {PAPER_SCALE['width']}, {PAPER_SCALE['layers']} layers, "
+        f"{PAPER_SCALE['heads']} heads, {len(train.activity_names)} + {len(train.action_names)} labels")
+    generator = torch.Generator().manual_seed(1)
+    paper_frames = torch.randn(arguments.batch_size, PAPER_FRAME_COUNT, 512, generator=generator)
+    paper_models = {name: model_at_scale(train, interventions=order, **PAPER_SCALE) for name, order in MODELS.items()}
+    compare_steps(paper_models, (paper_frames, activities, actions), device, arguments.paper_steps, say)
     say()
 
     say(f"## A complete book-profile run: {arguments.epochs} epochs, batch {arguments.batch_size}, "

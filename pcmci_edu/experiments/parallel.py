@@ -15,6 +15,7 @@ import functools
 import multiprocessing
 import os
 import pickle
+import signal
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
@@ -33,9 +34,16 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+def _ignore_interrupts() -> None:
+    """Workers leave Ctrl-C (and a kernel's shutdown interrupt) to the calling process, which
+    stops handing out jobs; the pool is closed at exit."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _pool(workers: int) -> ProcessPoolExecutor:
     if workers not in _pools:
-        _pools[workers] = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        _pools[workers] = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                              initializer=_ignore_interrupts)
     return _pools[workers]
 
 
