@@ -124,6 +124,10 @@ def test_holm_corrects_over_the_whole_family():
     assert family["p_holm"].tolist() == pytest.approx(ex.holm(family["p"]).tolist())
     assert (family["p_holm"] >= family["p"]).all()
     assert family["clear"].tolist() == (family["p_holm"] < 0.05).tolist()
+    # a comparison listed twice is one test; the same pair at another level (a column the chapter adds) is another
+    levels = [first.assign(level=0.5), first.assign(level=0.9), first.assign(level=0.9)]
+    assert ex.family_size(ex.correct_family(levels)) == 2
+    assert ex.family_size(ex.correct_family([first, first, second])) == 3
 
 
 def test_repeated_measures_test_sees_a_consistent_effect_and_not_noise():

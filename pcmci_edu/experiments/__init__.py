@@ -35,10 +35,10 @@ from pcmci_edu.experiments.probes import (activities_per_action, attention_on_ow
                                           per_class_average_precision, plan_mass_on_truth)
 from pcmci_edu.experiments.runs import (RunSettings, benchmark_seed, build_model, few_shot, run_grid, run_variant,
                                         seeds_for_profile, torch_threads, trained_model)
-from pcmci_edu.experiments.statistics import (CLEAR_BELOW, COMPARISON_COLUMNS, PAIR_ON, best_variant, compare,
-                                              correct_family, describe, describe_family, family_size, holm,
-                                              lookup, paired_comparisons, paired_test, paired_values,
-                                              rank_correlation, repeated_measures_test)
+from pcmci_edu.experiments.statistics import (CLEAR_BELOW, COMPARISON_COLUMNS, PAIR_ON, RESULT_COLUMNS,
+                                              best_variant, compare, correct_family, describe, describe_family,
+                                              family_size, holm, lookup, paired_comparisons, paired_test,
+                                              paired_values, rank_correlation, repeated_measures_test)
 from pcmci_edu.experiments.tables import SUMMARY_METRICS, format_table, summarize
 from pcmci_edu.experiments.variants import (ABLATION, INTERVENTION_NAMES, ORDER_VARIANTS, ORDERS, PCMCI_ORDER,
                                             POSTER_ABLATION, POSTER_ORDERS, REFERENCES, VARIANTS, Variant,
@@ -47,7 +47,7 @@ from pcmci_edu.experiments.variants import (ABLATION, INTERVENTION_NAMES, ORDER_
 __all__ = [
     "ABLATION", "BEYOND_THE_PAPER", "CLEAR_BELOW", "COMPARISON_COLUMNS", "FINGERPRINT_PATHS",
     "HARNESS_VERSION", "HEADLINE_METRICS", "INTERVENTION_NAMES", "ORDERS", "ORDER_VARIANTS", "PACKAGE_ROOT",
-    "PAIR_ON", "PCMCI_ORDER", "POSTER_ABLATION", "POSTER_ORDERS", "REFERENCES", "RunCache", "RunSettings",
+    "PAIR_ON", "PCMCI_ORDER", "RESULT_COLUMNS", "POSTER_ABLATION", "POSTER_ORDERS", "REFERENCES", "RunCache", "RunSettings",
     "SPLIT_SUFFIX", "STATISTICS_VERSION", "SUMMARY_METRICS", "VARIANTS", "Variant", "activities_per_action",
     "attention_on_own_action", "benchmark_seed", "benchmark_signature", "best_variant", "build_model",
     "chapter7_comparisons", "chapter7_conclusions", "code_fingerprint", "compare", "correct_family",

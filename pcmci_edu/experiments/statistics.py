@@ -50,6 +50,10 @@ COMPARISON_COLUMNS: tuple[str, ...] = ("first", "second", "metric", "n", "mean_d
                                        "p", "p_sign_flip", "p_holm", "clear")
 """The columns of a comparison table (:func:`paired_comparisons`, :func:`correct_family`)."""
 
+RESULT_COLUMNS: frozenset[str] = frozenset(
+    ("n", "mean_diff", "ci_low", "ci_high", "p", "p_sign_flip", "p_friedman", "p_holm", "clear"))
+"""The columns that hold a comparison's result; the others say which comparison it is."""
+
 
 def _pair_columns(rows: pd.DataFrame, pair_on: Sequence[str]) -> list[str]:
     columns = [column for column in pair_on if column in rows.columns and rows[column].notna().any()]
@@ -204,13 +208,16 @@ def repeated_measures_test(rows: pd.DataFrame, metric: str, among: Sequence[str]
 
 
 def correct_family(tables: Sequence[pd.DataFrame]) -> pd.DataFrame:
-    """All of a chapter's comparison tables as one family: concatenated, duplicates (same first,
-    second and metric) dropped, ``p_holm`` and ``clear`` recomputed over the whole family.
+    """All of a chapter's comparison tables as one family: concatenated, a comparison listed twice
+    counted once, ``p_holm`` and ``clear`` recomputed over the whole family.
 
-    The family size is the number of rows with a finite ``p``.
+    Two rows are the same comparison when they agree on every column that is not a result
+    (``first``, ``second``, ``metric`` and any column a chapter adds, such as a confounding
+    level). The family size is the number of rows with a finite ``p`` (:func:`family_size`).
     """
     family = pd.concat([pd.DataFrame(t) for t in tables], ignore_index=True)
-    family = family.drop_duplicates(["first", "second", "metric"], ignore_index=True)
+    keys = [column for column in family.columns if column not in RESULT_COLUMNS]
+    family = family.drop_duplicates(keys, ignore_index=True)
     return _with_holm(family)
 
 
