@@ -135,13 +135,7 @@ class History:
             writer.writeheader()
             writer.writerows(self.rows)
             text = buffer.getvalue()
-        _atomic_write(path, lambda handle: handle.write(text.encode()))
-
-
-def _atomic_write(path: Path, write: Callable[[Any], Any]) -> None:
-    """Write to a unique temporary file in the same folder (mode from the umask), then rename it
-    over ``path`` (:func:`pcmci_edu.files.atomic_write`)."""
-    atomic_write(path, write)
+        atomic_write(path, lambda handle: handle.write(text.encode()))
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -417,7 +411,7 @@ def _save_checkpoint(path: Path, model, optimizer, scheduler, scaler, config: Tr
              "history": history.rows, "train_config": asdict(config),
              "frame_generator": frame_generator.bit_generator.state,
              "model_config": model.config.to_dict() if hasattr(model, "config") else None}
-    _atomic_write(path, lambda handle: torch.save(state, handle))
+    atomic_write(path, lambda handle: torch.save(state, handle))
 
 
 def _load_checkpoint(path: Path, model, optimizer, scheduler, scaler, config: TrainConfig,

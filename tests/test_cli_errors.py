@@ -133,7 +133,7 @@ def test_a_truncated_model_and_a_training_checkpoint(breakfast_with_features, ti
     model.write_bytes(model.read_bytes()[:1000])
     _fails_clearly(["evaluate", *tiny_run, "--out", str(run)], capsys,
                    f"{model}: not a readable model file of `pcmci-edu train`", "train again or pass another --checkpoint")
-    (tmp_path / "other.pt").write_bytes(__import__("pickle").dumps({"something": 1}))
+    (tmp_path / "other.pt").write_bytes(__import__("pickle").dumps({"something": 1}, protocol=2))
     _fails_clearly(["evaluate", *tiny_run, "--out", str(run), "--checkpoint", str(tmp_path / "other.pt")], capsys,
                    "other.pt: not a readable model file of `pcmci-edu train`")
 
