@@ -289,9 +289,11 @@ class PCMCi(nn.Module):
         details["video_tokens"] = tokens
         text = self.label_embeddings.unsqueeze(0)              # T, [1, L, D] until it depends on the video
         mean_only = self.config.label_pooling == "mean" and not return_details  # IVC may return V*'s frame mean
-        for name in self.config.interventions:
-            if name == "ich":
-                text, part = self.interventions["ich"](text, frames, return_details)      # T' = [T, H] W^H
+        order = self.config.interventions
+        for position, name in enumerate(order):
+            if name == "ich":                   # factored: T' kept as T W^H_1 + P (V^P W^H_2) for ICI next
+                factored = not return_details and order[position + 1:position + 2] == ("ici",)
+                text, part = self.interventions["ich"](text, frames, return_details, factored)  # T' = [T, H] W^H
             elif name == "ici":
                 text, part = self.interventions["ici"](text, return_details)              # T* = [T', R(T')] W^I
             else:

@@ -10,6 +10,7 @@ input through, and training decides how much of the other blocks to mix in.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -58,3 +59,22 @@ class PassThroughFusion(nn.Module):
             raise ValueError(f"this fusion takes {self.num_blocks} blocks, got {len(blocks)}")
         weights = self.block_weights(blocks[0].dtype)
         return sum(F.linear(block, weight) for block, weight in zip(blocks, weights))
+
+
+@dataclass
+class FactoredText:
+    """Per-video label embeddings kept as ``shared + weights @ tokens``: ``shared`` ``[1 or B, L, D]``,
+    ``weights`` ``[B, L, N]``, ``tokens`` ``[B, N, D]``.
+
+    ICH's ``T' = T W^H_1 + P (V^P W^H_2)`` has this form, with ``N`` frames fewer than the ``L``
+    labels; a following linear map of the labels (ICI) can then act on the ``N`` tokens instead
+    of the ``L`` label rows of every video. :meth:`materialise` gives the plain tensor.
+    """
+
+    shared: torch.Tensor
+    weights: torch.Tensor
+    tokens: torch.Tensor
+
+    def materialise(self) -> torch.Tensor:
+        """``shared + weights @ tokens``, ``[B, L, D]``."""
+        return self.shared + self.weights.to(self.tokens.dtype) @ self.tokens

@@ -46,7 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pcmci_edu.interventions.fusion import PassThroughFusion
+from pcmci_edu.interventions.fusion import FactoredText, PassThroughFusion
 
 VISUAL_TOKEN_SOURCES = ("video", "dictionary")
 MARGINAL_TOLERANCE = 1e-2
@@ -200,7 +200,8 @@ class ICH(nn.Module):
             self.register_buffer("prototypes", dictionary.prototypes.float())
             self.register_buffer("prior", dictionary.prior.float())
 
-    def forward(self, text: torch.Tensor, frames: torch.Tensor, with_details: bool = True) -> tuple[torch.Tensor, dict]:
+    def forward(self, text: torch.Tensor, frames: torch.Tensor, with_details: bool = True,
+                factored: bool = False) -> tuple[torch.Tensor | FactoredText, dict]:
         """``text`` ``[B or 1, L, D]``, frozen ``frames`` ``[B, N, D]`` -> ``T'`` and details
         (``ich_pooled`` H only ``with_details``; ``ot_iterations`` and ``ot_marginal_error``
         ``[B]`` always).
@@ -208,7 +209,9 @@ class ICH(nn.Module):
         ``T'`` is ``[B, L, D]`` with the video's own tokens, and keeps the text's batch size
         with the dictionary (the same for every video). ``H W^H_2`` is computed as
         ``P (V^P W^H_2)`` (``P``: the plan's rows renormalised), the same product in fewer
-        operations when there are fewer tokens than labels.
+        operations when there are fewer tokens than labels. ``factored`` (with the video's own
+        tokens): return ``T'`` as :class:`~pcmci_edu.interventions.fusion.FactoredText`
+        ``T W^H_1 + P (V^P W^H_2)`` for ICI to use, unmultiplied (details then lack ``text_after_ich``).
         """
         if self.visual_tokens == "video":
             tokens, token_marginal = frames, None                      # V^P: the video's frozen tokens
@@ -224,11 +227,14 @@ class ICH(nn.Module):
         self._check_convergence(solution)
         keep_weight, pooled_weight = self.fusion.block_weights(text.dtype)       # W^H_1, W^H_2
         projected_tokens = F.linear(tokens.to(text.dtype), pooled_weight)         # V^P W^H_2
-        text_prime = F.linear(text, keep_weight) + rows.to(projected_tokens.dtype) @ projected_tokens  # T' = [T, H] W^H
-        details = {"similarity": similarity, "ot_plan": solution.plan, "text_after_ich": text_prime,
+        text_prime = FactoredText(F.linear(text, keep_weight), rows, projected_tokens)  # T' = [T, H] W^H
+        details = {"similarity": similarity, "ot_plan": solution.plan,
                    "ot_iterations": solution.iterations, "ot_marginal_error": solution.marginal_error}
         if with_details:
             details["ich_pooled"] = rows @ tokens.float()                             # H = P* V^P
+        if factored and self.visual_tokens == "video":
+            return text_prime, details
+        details["text_after_ich"] = text_prime = text_prime.materialise()
         return text_prime, details
 
     def _check_convergence(self, solution: TransportSolution) -> None:

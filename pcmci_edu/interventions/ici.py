@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from pcmci_edu.interventions.fusion import PassThroughFusion
+from pcmci_edu.interventions.fusion import FactoredText, PassThroughFusion
 
 RELATION_NAMES = ("co_occurrence", "exclusivity", "sharedness", "precedence")
 
@@ -187,26 +187,35 @@ class ICI(nn.Module):
         self.relation_fusion = PassThroughFusion((1.0 / count,) * count, dim, noise_std)  # W^R
         self.fusion = PassThroughFusion((1.0, 0.0), dim, noise_std)             # W^I
 
-    def forward(self, text: torch.Tensor, with_details: bool = True) -> tuple[torch.Tensor, dict]:
+    def forward(self, text: torch.Tensor | FactoredText, with_details: bool = True) -> tuple[torch.Tensor, dict]:
         """``T'`` ``[B or 1, L, D]`` -> ``T*`` ``[B or 1, L, D]`` and details (each relation's
         output ``G_k(T')`` and ``R(T')``, computed only ``with_details``).
 
         ``T* = [T', R(T')] W^I`` with ``R(T') = (concat_k A_k T' Theta_k) W^R`` is one linear map
         of ``T'``, computed multiplied out: ``T* = sum_{k=0..K} A_k T' M_k`` with ``A_0 = I``,
         ``M_0 = W^I_1`` and ``M_k = Theta_k W^R_k W^I_2``; the label mixing ``A_k T'`` of every
-        video and relation is one matrix product, the maps ``M_k`` one batched product.
+        video and relation is one matrix product, the maps ``M_k`` one batched product. ``T'``
+        given as :class:`~pcmci_edu.interventions.fusion.FactoredText` ``S + P U`` (after ICH):
+        ``T* = map(S) + sum_k (A_k P) (U M_k)``, the maps acting on the ``N`` tokens of each video
+        rather than on its ``L`` labels.
         """
-        if text.shape[-2] != self.adjacency.shape[-1]:
+        if isinstance(text, FactoredText) and with_details:
+            text = text.materialise()
+        labels = (text.weights if isinstance(text, FactoredText) else text).shape[-2]
+        if labels != self.adjacency.shape[-1]:
             raise ValueError(f"ICI's relation graphs cover {self.adjacency.shape[-1]} labels; "
-                             f"the label embeddings have {text.shape[-2]}")
-        batch, labels, dim = text.shape
-        adjacency, theta = self.adjacency.to(text.dtype), self.theta.to(text.dtype)
-        keep_weight, relation_weight = self.fusion.block_weights(text.dtype)             # W^I_1, W^I_2
-        merged = theta @ torch.stack(self.relation_fusion.block_weights(text.dtype)).transpose(-1, -2)
+                             f"the label embeddings have {labels}")
+        dtype = text.tokens.dtype if isinstance(text, FactoredText) else text.dtype
+        adjacency, theta = self.adjacency.to(dtype), self.theta.to(dtype)
+        keep_weight, relation_weight = self.fusion.block_weights(dtype)                  # W^I_1, W^I_2
+        merged = theta @ torch.stack(self.relation_fusion.block_weights(dtype)).transpose(-1, -2)
         maps = torch.cat([keep_weight.T.unsqueeze(0), merged @ relation_weight.T])       # M_0 .. M_K
-        mixing = torch.cat([torch.eye(labels, dtype=text.dtype, device=text.device).unsqueeze(0), adjacency])
-        by_label = text.transpose(0, 1).reshape(labels, batch * dim)                     # [L, B*D]
-        mixed = (mixing.flatten(0, 1) @ by_label).view(len(maps), labels * batch, dim)   # A_k T'
+        mixing = torch.cat([torch.eye(labels, dtype=dtype, device=adjacency.device).unsqueeze(0), adjacency])
+        if isinstance(text, FactoredText):
+            text_star = _linear_map(text.shared, mixing, maps) + _factored_map(text, mixing, maps)
+            return text_star, {"text_after_ici": text_star}
+        batch, _, dim = text.shape
+        mixed = _mix_labels(text, mixing)                                                 # A_k T'
         text_star = torch.bmm(mixed, maps).sum(0).view(labels, batch, dim).transpose(0, 1)  # T*
         details = {"text_after_ici": text_star}
         if with_details:
@@ -215,3 +224,28 @@ class ICI(nn.Module):
             graph_outputs = torch.einsum("kbid,kde->bkie", neighbours, theta)          # G_k(T') = A_k T' Theta_k
             details["relation_outputs"] = dict(zip(self.relation_names, graph_outputs.unbind(1)))
         return text_star, details
+
+
+def _mix_labels(text: torch.Tensor, mixing: torch.Tensor) -> torch.Tensor:
+    """``A_k X`` for every ``k`` and video in one matrix product: ``[K+1, L * B, C]`` (rows by label,
+    then video) for ``text`` ``[B, L, C]`` and ``mixing`` ``[K+1, L, L]``."""
+    batch, labels, width = text.shape
+    by_label = text.transpose(0, 1).reshape(labels, batch * width)                       # [L, B*C]
+    return (mixing.flatten(0, 1) @ by_label).view(len(mixing), labels * batch, width)
+
+
+def _linear_map(text: torch.Tensor, mixing: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
+    """``sum_k A_k X M_k`` for ``text`` ``[B, L, D]``."""
+    batch, labels, dim = text.shape
+    return torch.bmm(_mix_labels(text, mixing), maps).sum(0).view(labels, batch, dim).transpose(0, 1)
+
+
+def _factored_map(text: FactoredText, mixing: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
+    """``sum_k (A_k P) (U M_k)`` for ``T' = S + P U``: one batched product over the ``K+1`` blocks."""
+    batch, labels, tokens = text.weights.shape
+    count, dim = len(maps), maps.shape[-1]
+    weights = _mix_labels(text.weights.to(maps.dtype), mixing).view(count, labels, batch, tokens)
+    weights = weights.permute(2, 1, 0, 3).reshape(batch, labels, count * tokens)     # [A_0 P, ..., A_K P]
+    projected = text.tokens.expand(batch, -1, -1).reshape(batch * tokens, dim) @ maps.transpose(0, 1).reshape(dim, count * dim)
+    projected = projected.view(batch, tokens, count, dim).transpose(1, 2).reshape(batch, count * tokens, dim)  # [U M_0; ...; U M_K]
+    return torch.bmm(weights, projected)
