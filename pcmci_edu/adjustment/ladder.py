@@ -43,7 +43,7 @@ def linear_rung_name(adjustment: str, source: str | None) -> str:
 
 
 RUNG_TITLES: dict[str, str] = {
-    **{linear_rung_name(a, s): "linear: " + a.replace("_", " ") + (f" ({s} c)" if s else "")
+    **{linear_rung_name(a, s): "linear: " + ("ERM" if a == "erm" else a.replace("_", " ")) + (f" ({s} c)" if s else "")
        for a, s in LINEAR_RUNGS},
     **{rung.name: rung.title for rung in MODEL_RUNGS},
 }
