@@ -212,11 +212,12 @@ class ICI(nn.Module):
         maps = torch.cat([keep_weight.T.unsqueeze(0), merged @ relation_weight.T])       # M_0 .. M_K
         mixing = torch.cat([torch.eye(labels, dtype=dtype, device=adjacency.device).unsqueeze(0), adjacency])
         if isinstance(text, FactoredText):
-            text_star = _linear_map(text.shared, mixing, maps) + _factored_map(text, mixing, maps)
+            shared = _apply_maps(_mix_labels(text.shared, mixing), maps, len(text.shared))
+            text_star = shared + _factored_map(text, mixing, maps)
             return text_star, {"text_after_ici": text_star}
         batch, _, dim = text.shape
         mixed = _mix_labels(text, mixing)                                                 # A_k T'
-        text_star = torch.bmm(mixed, maps).sum(0).view(labels, batch, dim).transpose(0, 1)  # T*
+        text_star = _apply_maps(mixed, maps, batch)                                       # T*
         details = {"text_after_ici": text_star}
         if with_details:
             neighbours = mixed[1:].view(len(merged), labels, batch, dim).transpose(1, 2)  # A_k T' [K, B, L, D]
@@ -234,10 +235,9 @@ def _mix_labels(text: torch.Tensor, mixing: torch.Tensor) -> torch.Tensor:
     return (mixing.flatten(0, 1) @ by_label).view(len(mixing), labels * batch, width)
 
 
-def _linear_map(text: torch.Tensor, mixing: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
-    """``sum_k A_k X M_k`` for ``text`` ``[B, L, D]``."""
-    batch, labels, dim = text.shape
-    return torch.bmm(_mix_labels(text, mixing), maps).sum(0).view(labels, batch, dim).transpose(0, 1)
+def _apply_maps(mixed: torch.Tensor, maps: torch.Tensor, batch: int) -> torch.Tensor:
+    """``sum_k (A_k X) M_k`` ``[B, L, D]`` from :func:`_mix_labels`' ``[K+1, L * B, D]``."""
+    return torch.bmm(mixed, maps).sum(0).view(-1, batch, maps.shape[-1]).transpose(0, 1)
 
 
 def _factored_map(text: FactoredText, mixing: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
@@ -246,6 +246,7 @@ def _factored_map(text: FactoredText, mixing: torch.Tensor, maps: torch.Tensor) 
     count, dim = len(maps), maps.shape[-1]
     weights = _mix_labels(text.weights.to(maps.dtype), mixing).view(count, labels, batch, tokens)
     weights = weights.permute(2, 1, 0, 3).reshape(batch, labels, count * tokens)     # [A_0 P, ..., A_K P]
-    projected = text.tokens.expand(batch, -1, -1).reshape(batch * tokens, dim) @ maps.transpose(0, 1).reshape(dim, count * dim)
-    projected = projected.view(batch, tokens, count, dim).transpose(1, 2).reshape(batch, count * tokens, dim)  # [U M_0; ...; U M_K]
-    return torch.bmm(weights, projected)
+    projected = (text.tokens.expand(batch, -1, -1).reshape(batch * tokens, dim)
+                 @ maps.transpose(0, 1).reshape(dim, count * dim))                       # U M_k side by side
+    projected = projected.view(batch, tokens, count, dim).transpose(1, 2).reshape(batch, count * tokens, dim)
+    return torch.bmm(weights, projected)                                                  # [A_k P] [U M_k]
