@@ -19,6 +19,7 @@ Atomic actions get the same treatment with the log-odds :math:`\log \hat P(a_k \
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from dataclasses import dataclass, replace
@@ -124,8 +125,11 @@ NUMBER_DECIDING_MODULES: tuple[str, ...] = ("adjustments.py", "confounders.py", 
 """The modules of this package whose code decides an adjusted run's numbers."""
 
 
+@functools.lru_cache(maxsize=1)
 def _source_hash() -> str:
-    """A hash of :data:`NUMBER_DECIDING_MODULES`: part of every adjusted run's cache key."""
+    """A hash of :data:`NUMBER_DECIDING_MODULES`: part of every adjusted run's cache key. Computed
+    once per process, like :func:`pcmci_edu.experiments.code_fingerprint`: a file edited while a
+    kernel runs does not change the code that kernel trains with."""
     digest = hashlib.sha256()
     for name in NUMBER_DECIDING_MODULES:
         digest.update((Path(__file__).parent / name).read_bytes())
@@ -167,7 +171,7 @@ def run_model_rung(rung: ModelRung | str, benchmark, seed: int, settings: RunSet
 def ladder_settings(profile: str | None = None) -> RunSettings:
     """The model rungs' training budget: the profile's model (:meth:`RunSettings.for_profile`)
     with the book profile's schedule shortened to 3 epochs of batch 64 (our choice: the ladder
-    trains 7 rungs x 18 settings, chapter 7 trains 8 epochs of batch 32)."""
+    trains up to 7 rungs in each of its 18 settings; chapter 7 trains 8 epochs of batch 32)."""
     from pcmci_edu.profile import pick, resolve_profile
 
     settings = RunSettings.for_profile(profile)
