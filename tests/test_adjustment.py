@@ -235,3 +235,10 @@ def test_chapter8_positivity_table_matches_the_benchmarks(chapter8):
     assert row["empty_cells"] == (counts == 0).sum()
     by_level = table.groupby("confounding")["empty_cells"].mean()
     assert by_level.is_monotonic_increasing  # stronger confounding, more empty cells
+
+
+def test_the_frames_carry_the_context_so_the_backdoor_sum_has_nothing_to_add():
+    """The chapter's reason why the back-door sum collapses to ERM: x determines c on the default benchmark."""
+    from pcmci_edu.adjustment.confounders import context_decodability
+
+    assert context_decodability(ladder.ladder_benchmark("book", 0.9, 0)) > 0.9

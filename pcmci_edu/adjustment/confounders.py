@@ -104,3 +104,17 @@ def surrogate_agreement(surrogate: np.ndarray, split) -> dict[str, float]:
 
     return {"with_context": float(adjusted_rand_score(true_confounder(split), surrogate)),
             "with_activity": float(adjusted_rand_score(np.asarray(split.activities), surrogate))}
+
+
+def context_decodability(benchmark) -> float:
+    """How much of the context the frames carry: accuracy on ``test_shift`` of a linear decoder
+    (scikit-learn's logistic regression) of the context from the mean frame features, fitted on
+    ``train_oracle`` (where the context is independent of the activity, so the decoder cannot
+    read the context off the activity). Near 1: ``x`` determines ``c``."""
+    from sklearn.linear_model import LogisticRegression
+
+    train, test = benchmark["train_oracle"], benchmark["test_shift"]
+    features = pooled_features(train)
+    scale = float(features.std()) or 1.0
+    decoder = LogisticRegression(max_iter=1000).fit(features / scale, true_confounder(train))
+    return float(decoder.score(pooled_features(test) / scale, true_confounder(test)))
