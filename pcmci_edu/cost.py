@@ -67,7 +67,12 @@ class Cost:
 
 def head_cost(model: nn.Module, frames: torch.Tensor | None = None) -> Cost:
     """The head's (PCMCi's or the base's) cost for one video: ``frames`` ``[1, N, D]``, or a
-    random video of the model's size. Run on the CPU, in eval mode."""
+    random video of the model's size. Run in eval mode.
+
+    The FLOPs are those one more video adds to a batch (a batch of two videos less a batch of
+    one): products of parameters alone, which the model computes once per batch (ICI's maps
+    ``Theta_k W^R_k W^I``, IVC's ``W_o W_v``), are not a cost per video.
+    """
     config = model.config
     if frames is None:
         frames = torch.randn(1, config.num_frames, config.feature_dim,
@@ -75,7 +80,8 @@ def head_cost(model: nn.Module, frames: torch.Tensor | None = None) -> Cost:
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    flops = count_flops(model, frames.to(device))
+    frames = frames.to(device)
+    flops = count_flops(model, torch.cat([frames, frames])) - count_flops(model, frames)
     model.train(was_training)
     return Cost(count_parameters(model), flops)
 
