@@ -167,6 +167,6 @@ def test_a_keyboard_interrupt_is_a_message_and_exit_130(monkeypatch, capsys):
     def interrupted(_):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "_info", interrupted)
+    monkeypatch.setattr(cli.prepare, "_info", interrupted)
     assert cli.main(["info"]) == 130
     assert capsys.readouterr().err.startswith("interrupted")

@@ -19,6 +19,7 @@ from pcmci_edu import cli
 from pcmci_edu.data import FeatureStore
 from pcmci_edu.data.download import make_miniature
 from pcmci_edu.extract import FAILED_LOG, ExtractionConfig, extract_videos
+from pcmci_edu.files import atomic_json
 from pcmci_edu.train import History
 
 EXTRACT_OPTIONS = ["--model-name", "ViT-S-32-alt", "--pretrained", "none", "--image-size", "64", "--num-workers", "0"]
@@ -141,7 +142,7 @@ def test_written_files_honour_the_umask(tmp_path, umask_022):
     store.write("v", np.ones((2, 3)))
     store.write_text_features(np.ones((2, 3)))
     History([{"epoch": 1, "train_loss": 0.5}]).write(tmp_path / "history.csv")
-    cli._atomic_json(tmp_path / "results.json", {"a": 1})
+    atomic_json(tmp_path / "results.json", {"a": 1})
     for path in (store.path("v"), store.root / "text_features.npz", tmp_path / "history.csv", tmp_path / "results.json"):
         assert _mode(path) == 0o644, path
     os.umask(0o002)
@@ -166,7 +167,7 @@ def test_atomic_writes_use_unique_temporary_names(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "replace", spy)
     for _ in range(2):
-        cli._atomic_json(tmp_path / "results.json", {"a": 1})
+        atomic_json(tmp_path / "results.json", {"a": 1})
         FeatureStore(tmp_path).write("v", np.ones((2, 3)))
         History([{"epoch": 1}]).write(tmp_path / "history.csv")
     assert len(set(sources)) == len(sources) == 6
@@ -177,7 +178,7 @@ def test_atomic_writes_use_unique_temporary_names(tmp_path, monkeypatch):
     def write_often(number: int) -> None:
         try:
             for step in range(30):
-                cli._atomic_json(tmp_path / "shared.json", {"writer": number, "step": step})
+                atomic_json(tmp_path / "shared.json", {"writer": number, "step": step})
         except Exception as error:  # pragma: no cover - the failure this test guards against
             errors.append(error)
 

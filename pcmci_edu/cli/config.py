@@ -1,0 +1,141 @@
+"""The run configuration: a shipped ``pcmci_edu/configs/<dataset>.toml`` or your own file.
+
+``--config`` takes a shipped configuration's name or a path; ``--set section.key=value``
+overrides one value. Every value is checked (type by :mod:`pcmci_edu.config_check`, range by
+the settings classes it feeds) before any data is read, and an error names the file or the
+``--set`` and the field. Every sub-command but ``info`` and ``prepare`` starts here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pcmci_edu.config_check import ConfigError, check_value
+
+
+CONFIG_SECTIONS = ("dataset", "extract", "model", "train")
+
+
+def _load_toml(path: Path) -> dict:
+    try:
+        with open(path, "rb") as file:
+            return tomllib.load(file)
+    except FileNotFoundError as error:
+        raise FileNotFoundError(f"{path}: no such config file (or give a shipped one by name: "
+                                f"{', '.join(shipped_configs())})") from error
+    except tomllib.TOMLDecodeError as error:
+        raise ValueError(f"{path}: not valid TOML: {error}") from error
+
+
+def _parse_value(text: str) -> Any:
+    """A ``--set`` value: a TOML literal (number, bool, list, quoted string), else the text."""
+    try:
+        return tomllib.loads(f"value = {text}")["value"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+CONFIGS_DIR = Path(__file__).resolve().parents[1] / "configs"
+"""The run configurations that ship with the package, one per real dataset."""
+
+
+def shipped_configs() -> list[str]:
+    """The names ``--config`` accepts instead of a path.
+
+    >>> shipped_configs()
+    ['breakfast', 'charades', 'coin']
+    """
+    return sorted(path.stem for path in CONFIGS_DIR.glob("*.toml"))
+
+
+def resolve_config(config: str | Path) -> Path:
+    """A ``--config`` value as a file: a shipped configuration's name, or a path to a .toml file.
+
+    >>> resolve_config("breakfast") == CONFIGS_DIR / "breakfast.toml"
+    True
+    >>> resolve_config("my_runs/coin.toml").as_posix()
+    'my_runs/coin.toml'
+    """
+    if str(config) in shipped_configs():
+        return CONFIGS_DIR / f"{config}.toml"
+    return Path(config)
+
+
+def load_run_config(path: str | Path, overrides: list[str] | None = None) -> dict:
+    """Read a run configuration (a shipped name or a path) and apply ``section.key=value`` overrides.
+
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "run.toml"
+    >>> _ = path.write_text('[dataset]\\nname = "coin"\\n[train]\\nepochs = 30\\n')
+    >>> load_run_config(path, ["train.epochs=2", "model.interventions=[]"])["train"]
+    {'epochs': 2}
+    """
+    path = resolve_config(path)
+    config = _load_toml(path)
+    unknown = set(config) - set(CONFIG_SECTIONS)
+    if unknown:
+        raise ValueError(f"{path}: unknown section(s) {sorted(unknown)}; expected {list(CONFIG_SECTIONS)}")
+    for section in CONFIG_SECTIONS:
+        config.setdefault(section, {})
+        if not isinstance(config[section], dict):
+            raise ValueError(f"{path}: {section} = ... must be a [{section}] table")
+        for name, value in config[section].items():
+            try:
+                config[section][name] = check_value(section, name, value)
+            except ConfigError as error:
+                raise ConfigError(f"{path}: {error}") from None
+    for override in overrides or []:
+        key, separator, value = override.partition("=")
+        section, dot, name = key.strip().partition(".")
+        if not separator or not dot or section not in CONFIG_SECTIONS or not name:
+            raise ValueError(f"--set {override!r}: expected section.key=value with section one of "
+                             f"{list(CONFIG_SECTIONS)}, e.g. train.epochs=10")
+        try:
+            config[section][name] = check_value(section, name, _parse_value(value.strip()), from_set=True)
+        except ConfigError as error:
+            raise ConfigError(f"--set {override} (on {path}): {error}") from None
+    if "name" not in config["dataset"]:
+        raise ValueError(f"{path}: [dataset] needs a name (breakfast, coin or charades)")
+    if config["dataset"].get("num_frames", 1) < 1:
+        raise ValueError(f"{path}: [dataset] num_frames = {config['dataset']['num_frames']}: expected at least 1")
+    _check_ranges(config, path)
+    return config
+
+
+def _check_ranges(config: dict, path: Path) -> None:
+    """The checks of TrainConfig, ExtractionConfig and ModelConfig, reported with the file and
+    section before any data is read (the model's sizes from the data: a stand-in width here)."""
+    from pcmci_edu.extract import ExtractionConfig
+    from pcmci_edu.model import ModelConfig
+    from pcmci_edu.train import TrainConfig
+
+    def model(**values) -> ModelConfig:
+        return ModelConfig(feature_dim=values.get("text_dim") or 512,
+                           num_frames=config["dataset"].get("num_frames", 32), **values)
+
+    for section, fields in (("train", TrainConfig), ("extract", ExtractionConfig), ("model", model)):
+        try:
+            fields(**config[section])
+        except ValueError as error:
+            raise ConfigError(f"{path}: [{section}] {error}") from None
+
+
+def default_config_path(dataset: str) -> Path:
+    """The run configuration shipped for ``dataset`` (``pcmci_edu/configs/<dataset>.toml``).
+
+    >>> default_config_path("coin").name
+    'coin.toml'
+    """
+    if dataset not in shipped_configs():
+        raise FileNotFoundError(f"no shipped run configuration for {dataset!r}; shipped: "
+                                f"{', '.join(shipped_configs())}")
+    return CONFIGS_DIR / f"{dataset}.toml"
+
+
+def _run_config(arguments: argparse.Namespace) -> dict:
+    if arguments.config is None:
+        arguments.config = default_config_path(arguments.dataset)
+    return load_run_config(arguments.config, arguments.set)
