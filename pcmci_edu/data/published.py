@@ -306,7 +306,7 @@ def make_published_miniature(layout: FeatureLayout, directory: str | os.PathLike
 
     Returns the number of vectors written per video id.
     """
-    from pcmci_edu.data.download import _clip_duration
+    from pcmci_edu.data.miniature import _clip_duration
 
     rng = np.random.default_rng(seed)
     lengths = {}
