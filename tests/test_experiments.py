@@ -199,7 +199,8 @@ def test_json_is_written_atomically_and_bad_json_is_a_clear_error(tmp_path):
 
 def test_code_fingerprint_covers_every_file_that_decides_a_run(monkeypatch):
     files = {path.relative_to(cache.PACKAGE_ROOT).as_posix() for path in cache.fingerprinted_files()}
-    assert {"model.py", "train.py", "metrics.py", "interventions/ich.py", "data/benchmark.py"} <= files
+    assert {"model.py", "train.py", "metrics.py", "interventions/ich.py", "data/benchmark/generator.py",
+            "data/benchmark/probes.py"} <= files
     assert (cache.PACKAGE_ROOT / "experiments" / "cache.py").is_file()  # the root is the package
     monkeypatch.setattr(cache, "FINGERPRINT_PATHS", cache.FINGERPRINT_PATHS + ("moved_away.py",))
     with pytest.raises(FileNotFoundError, match="moved_away.py"):

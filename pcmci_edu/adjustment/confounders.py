@@ -2,7 +2,7 @@
 
 The benchmark knows, for every video, its context ``c`` (the person/kitchen that the
 generator tied to the activity in training) and the additive parts of its frames
-(:attr:`pcmci_edu.data.benchmark.BenchmarkSplit.parts`). A real dataset knows neither, so
+(:attr:`BenchmarkSplit.parts <pcmci_edu.data.benchmark.splits.BenchmarkSplit.parts>`). A real dataset knows neither, so
 the ladder also uses a *surrogate* (:class:`Surrogate`): k-means clusters of the training
 videos' mean frame features after the label texts' span is projected out, fitted without
 any video's label (our choice; ICH's prototype dictionary uses the same estimator on

@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # annotations only: runs.py imports this module
 
 
 FINGERPRINT_PATHS: tuple[str, ...] = ("model.py", "train.py", "metrics.py", "interventions",
-                                      "data/benchmark.py", "data/dataset.py", "data/grammars.py",
+                                      "data/benchmark", "data/dataset.py", "data/grammars.py",
                                       "data/labels.py", "experiments/runs.py", "experiments/evaluation.py")
 """The modules whose code decides a run's numbers (the model, the trainer, the benchmark, the metrics,
 and the harness that trains a variant and measures it)."""

@@ -1,0 +1,94 @@
+"""The embedded causal benchmark: long-term action recognition data generated from an SCM.
+
+Every chapter runs on it by default (no download), and because it is generated, the truth
+behind each confounder of the PCMCi graph is known and recorded in ``Benchmark.truth``:
+
+* scripts (codependency, I): an activity ``Y_act`` is an ordered grammar of atomic actions
+  (:mod:`pcmci_edu.data.grammars`), some optional, some shared, some exclusive;
+* context (visual confounder, C): a person/kitchen ``c`` tied to the activity in training
+  (with probability ``confounding`` it is one of the activity's home contexts), drawn
+  independently of the activity in ``test_shift``;
+* companion objects (co-occurrence, H): while an action is performed its companion object
+  is visible with probability ``companion_rate`` in training; in ``test_shift`` objects
+  appear at the same rate but independently of the action. The frozen "VLM" label texts
+  are contaminated by the companion (H -> T):
+  ``T0_k = normalize(t_k + text_contamination * o_companion(k))``.
+
+Breakfast preset: Breakfast's 10 activities and its 48 unit actions with their real names,
+``SIL`` included as action 0. We keep it because the long-term protocol (and the PCMCi
+paper's Breakfast mAP) averages over all 48 classes, and the real reader returns the same
+48 columns, so numbers on the benchmark and on the real files use one label set. As on the
+real data, background comes before and after every script, so ``SIL`` is positive in every
+video and its AP is 1 for any scorer: it lifts every mAP by the same amount and never
+separates two models.
+
+Frame features are a sum of four parts (``BenchmarkSplit.parts``)::
+
+    x_{v,n} = a_{k(v,n)} + context_strength * g_{c(v)} + objects_strength * o_{h(v,n)} + noise * e_{v,n} / sqrt(D)
+
+with ``a_k`` the action's visual prototype (its clean text embedding plus a modality gap),
+``g``, ``o`` unit vectors and ``e`` standard normal. Label text embeddings are
+compositional (sum of word vectors), so "pour milk" is near "pour cereals" and "stir milk".
+
+Splits: ``train``, ``val``, ``test`` (one distribution), ``test_shift`` (the test videos'
+scripts and noise with context and objects redrawn independently of the labels),
+``test_masked`` (the test videos with the action part removed: context, objects and noise
+kept; a causal model's score for the true label must fall), ``train_oracle`` (the train
+videos with the confounders broken, for an oracle reference). Paired splits are aligned:
+video ``i`` of ``test_shift`` and ``test_masked`` is video ``i`` of ``test`` (same script,
+timing and noise), and video ``i`` of ``train_oracle`` is video ``i`` of ``train``.
+
+Default strengths were chosen with linear probes only, before any model was trained, by the
+rule in ``SELECTION_RULE`` over ``SELECTION_GRID`` (:func:`select_strengths`;
+``python benchmarks/benchmark_generation.py --grid`` writes the whole grid to
+``results/benchmark_probes.txt``). The rule picks the weakest confounders for which a
+linear probe of the whole features loses at least 0.10 mAP on ``test_shift`` while an
+oracle probe (fit on ``train_oracle``) stays learnable but unsaturated. Chosen: Breakfast
+and Charades context = objects strength 0.35, noise 4.0; COIN 0.7, noise 4.0 (its tasks
+share few steps, so weaker confounders did not matter); everywhere confounding 0.9,
+companion_rate 0.8, text_contamination 0.7.
+
+Probes of the defaults (book profile, seed 0; accuracy / mAP over all classes, test ->
+test_shift), from :func:`probe_report`:
+
+=================================  =====================  =====================
+probe                              accuracy               mAP (all classes)
+=================================  =====================  =====================
+Breakfast, context part only       0.901 -> 0.096         0.724 -> 0.135
+Breakfast, action part only        1.000 -> 1.000         0.999 -> 0.999
+Breakfast, objects part only       0.969 -> 0.121         0.883 -> 0.148
+Breakfast, whole, fit on train     0.986 -> 0.868         0.929 -> 0.813
+Breakfast, whole, fit on oracle    0.935 -> 0.935         0.904 -> 0.897
+Breakfast, zero-shot frozen text   0.473 -> 0.524         0.588 -> 0.519
+Breakfast, zero-shot clean text    0.479 -> 0.549         0.582 -> 0.594
+COIN, whole, fit on train          1.000 -> 0.973         0.956 -> 0.856
+COIN, whole, fit on oracle         0.997 -> 0.997         0.922 -> 0.919
+Charades, whole, fit on train      (no activity)          0.955 -> 0.851
+Charades, whole, fit on oracle     (no activity)          0.931 -> 0.927
+=================================  =====================  =====================
+
+A scorer that leans on context and objects (the whole-feature probe fit on confounded
+training data) loses 12 points of accuracy and 12 of mAP on Breakfast's ``test_shift``;
+the oracle loses none; the context probe falls to chance (0.1). The frozen label text,
+contaminated by companion objects, ranks actions better than the clean text on ``test``
+(where companions co-occur) and worse on ``test_shift``.
+
+One idea per module: :mod:`~pcmci_edu.data.benchmark.presets` (the vocabularies and scripts),
+:mod:`~pcmci_edu.data.benchmark.splits` (configuration, splits, truth),
+:mod:`~pcmci_edu.data.benchmark.generator` (the SCM, :func:`make_benchmark`) and
+:mod:`~pcmci_edu.data.benchmark.probes` (linear and zero-shot probes, the choice of strengths);
+every public name is importable from here.
+"""
+
+from pcmci_edu.data.benchmark.generator import STOPWORDS, benchmark_config, make_benchmark
+from pcmci_edu.data.benchmark.presets import HOUSEHOLD_OBJECTS, KITCHEN_OBJECTS, PRESETS, Preset
+from pcmci_edu.data.benchmark.probes import (SELECTION_GRID, SELECTION_RULE, probe_report, select_strengths,
+                                             zero_shot_scores)
+from pcmci_edu.data.benchmark.splits import (NO_ACTION, PARTS, PROFILE_DEFAULTS, SPLITS, Benchmark, BenchmarkConfig,
+                                             BenchmarkSplit, BenchmarkTruth)
+
+__all__ = [
+    "HOUSEHOLD_OBJECTS", "KITCHEN_OBJECTS", "NO_ACTION", "PARTS", "PRESETS", "PROFILE_DEFAULTS", "SELECTION_GRID",
+    "SELECTION_RULE", "SPLITS", "STOPWORDS", "Benchmark", "BenchmarkConfig", "BenchmarkSplit", "BenchmarkTruth",
+    "Preset", "benchmark_config", "make_benchmark", "probe_report", "select_strengths", "zero_shot_scores",
+]
