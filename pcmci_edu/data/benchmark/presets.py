@@ -62,6 +62,11 @@ class Preset:
         return tuple(self.grammars)
 
 
+def _actions_in(grammars: dict[str, Grammar]) -> tuple[str, ...]:
+    """Every action the grammars use, in order of first use, without repeats."""
+    return tuple(dict.fromkeys(action for grammar in grammars.values() for action in grammar_actions(grammar)))
+
+
 def _breakfast_preset() -> Preset:
     return Preset(
         name="breakfast",
@@ -78,7 +83,7 @@ def _breakfast_preset() -> Preset:
 
 def _coin_preset() -> Preset:
     tasks = tuple(COIN_GRAMMARS)
-    actions = tuple(dict.fromkeys(a for g in COIN_GRAMMARS.values() for a in grammar_actions(g)))
+    actions = _actions_in(COIN_GRAMMARS)
     return Preset(
         name="coin",
         activity_names=tasks,
@@ -94,7 +99,7 @@ def _coin_preset() -> Preset:
 
 
 def _charades_preset() -> Preset:
-    actions = tuple(dict.fromkeys(a for g in CHARADES_SCENE_SCRIPTS.values() for a in grammar_actions(g)))
+    actions = _actions_in(CHARADES_SCENE_SCRIPTS)
     return Preset(
         name="charades",
         activity_names=(),
