@@ -106,6 +106,8 @@ class SurrogateLogitAdjusted(nn.Module):
         return torch.cdist(residual, self.centres).argmin(dim=1)
 
     def forward(self, frames: torch.Tensor, return_details: bool = False):
+        """The wrapped model's output, with ``log P(y | c_hat)`` of each video's surrogate cluster
+        added to the logits in training only (at test the offset is removed)."""
         output = self.model(frames, return_details)
         if self.training:
             clusters = self.surrogate(frames)
@@ -115,9 +117,11 @@ class SurrogateLogitAdjusted(nn.Module):
         return output
 
     def loss(self, output, activities: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """The wrapped model's loss on the (adjusted) logits."""
         return self.model.loss(output, activities, actions)
 
     def parameter_groups(self, weight_decay: float) -> list[dict[str, Any]]:
+        """The wrapped model's optimiser parameter groups."""
         return self.model.parameter_groups(weight_decay)
 
 

@@ -2,7 +2,7 @@
 
 :func:`explore` keeps or cuts the edges named in :data:`EXPLORER_EDGES`, asks dowhy what
 identifies ``P(Y | do(V))`` on the edited graph and compares the naive and adjusted estimates
-on simulated data; :func:`pcmci_edu.widgets.scm_explorer` puts checkboxes on it.
+on simulated data; :func:`pcmci_edu.widgets.confounding_explorer` puts checkboxes on it.
 """
 
 from __future__ import annotations
