@@ -241,12 +241,12 @@ def _apply_maps(mixed: torch.Tensor, maps: torch.Tensor, batch: int) -> torch.Te
 
 
 def _factored_map(text: FactoredText, mixing: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
-    """``sum_k (A_k P) (U M_k)`` for ``T' = S + P U``: one batched product over the ``K+1`` blocks."""
+    """``sum_k (A_k P) (U M_k)`` for ``T' = S + P U``: one batched product over the ``K+1`` blocks,
+    laid out by (token, relation) so that ``U M_k`` needs no copy."""
     batch, labels, tokens = text.weights.shape
     count, dim = len(maps), maps.shape[-1]
     weights = _mix_labels(text.weights.to(maps.dtype), mixing).view(count, labels, batch, tokens)
-    weights = weights.permute(2, 1, 0, 3).reshape(batch, labels, count * tokens)     # [A_0 P, ..., A_K P]
+    weights = weights.permute(2, 1, 3, 0).reshape(batch, labels, tokens * count)      # (A_k P)[l, n]
     projected = (text.tokens.expand(batch, -1, -1).reshape(batch * tokens, dim)
-                 @ maps.transpose(0, 1).reshape(dim, count * dim))                       # U M_k side by side
-    projected = projected.view(batch, tokens, count, dim).transpose(1, 2).reshape(batch, count * tokens, dim)
-    return torch.bmm(weights, projected)                                                  # [A_k P] [U M_k]
+                 @ maps.transpose(0, 1).reshape(dim, count * dim)).view(batch, tokens * count, dim)  # (U M_k)[n]
+    return torch.bmm(weights, projected)
