@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from pcmci_edu.data import make_benchmark
+from pcmci_edu.experiments import torch_threads
 from pcmci_edu.interventions.ich import MARGINAL_TOLERANCE, solve_entropic_transport, transport_cost
 from pcmci_edu.model import ModelConfig, PCMCi
 from pcmci_edu.train import TrainConfig, fit
@@ -35,7 +36,7 @@ def test_ich_warns_once_per_model_and_reports_in_the_details(benchmark):
     train = benchmark["train"]
     frames = torch.as_tensor(train.all_frames()[:64])
     model = PCMCi.from_dataset(train, ich_epsilon=1e-3)           # far too small for these costs
-    with pytest.warns(RuntimeWarning, match="Sinkhorn stopped after 50 iterations") as caught:
+    with pytest.warns(RuntimeWarning, match="Sinkhorn stopped after 50 iterations") as caught, torch_threads(1):
         details = model(frames, return_details=True).details
         model(frames)
     assert len([warning for warning in caught if "Sinkhorn" in str(warning.message)]) == 1
@@ -47,7 +48,7 @@ def test_default_settings_converge_on_the_benchmark(benchmark):
     train = benchmark["train"]
     assert (ModelConfig.ich_epsilon, ModelConfig.ich_max_iter) == (0.05, 50)
     model = PCMCi.from_dataset(train)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), torch_threads(1):          # one thread: a small model, maybe a busy CPU
         warnings.simplefilter("error", RuntimeWarning)          # no convergence warning while training
         fit(model, train, {}, TrainConfig(epochs=1, batch_size=32, progress=False))
         model.eval()
