@@ -1,7 +1,7 @@
 """The model's computation may change (issue 12: speed), its mathematics may not: in every
 configuration of tests/reference/make_model_reference.py, the logits, the details, the
 gradients of the loss and the training-mode logits equal, within float tolerance, the ones the
-model's code at commit e98d6c9 produced (tests/reference/model_outputs.pt). The gradients are
+model's code at commit e98d6c9 produced (tests/reference/model_outputs.json.gz). The gradients are
 checked on both paths: with details (as stored) and without (how training runs)."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import torch
 
 REFERENCE = Path(__file__).with_name("reference")
 sys.path.insert(0, str(REFERENCE))
-from make_model_reference import CONFIGURATIONS, build, outputs  # noqa: E402
+from make_model_reference import CONFIGURATIONS, build, load_reference, outputs  # noqa: E402
 
-STORED = torch.load(REFERENCE / "model_outputs.pt", weights_only=True)
+STORED = load_reference()
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGURATIONS))

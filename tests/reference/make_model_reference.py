@@ -1,4 +1,4 @@
-"""Write ``model_outputs.pt``: the outputs, details and gradients of PCMCi in many
+"""Write ``model_outputs.json.gz``: the outputs, details and gradients of PCMCi in many
 configurations on small fixed inputs, as the reference that ``tests/test_model_reference.py``
 holds later versions of the model's code to (equal within float tolerance at the same seed).
 
@@ -10,6 +10,8 @@ work), so rerunning this script only makes sense to extend the reference on purp
 
 from __future__ import annotations
 
+import gzip
+import json
 from pathlib import Path
 
 import torch
@@ -18,7 +20,7 @@ from pcmci_edu.interventions.ich import PrototypeDictionary
 from pcmci_edu.interventions.ici import Relations
 from pcmci_edu.model import ModelConfig, PCMCi
 
-OUTPUT = Path(__file__).with_name("model_outputs.pt")
+OUTPUT = Path(__file__).with_name("model_outputs.json.gz")
 DIM, FRAMES, ACTIVITIES, ACTIONS, BATCH = 16, 6, 3, 7, 4
 CONFIGURATIONS: dict[str, dict] = {
     "base": {"interventions": ()},
@@ -89,9 +91,29 @@ def outputs(name: str) -> dict[str, torch.Tensor]:
     return {key: value.detach().clone() for key, value in flat.items() if isinstance(value, torch.Tensor)}
 
 
+def save_reference(reference: dict[str, dict[str, torch.Tensor]], path: Path = OUTPUT) -> None:
+    """Write the reference as gzipped JSON text (golden values, not weights): per configuration and
+    key, the tensor's shape and its float32 values with 9 significant digits (exact for float32)."""
+    text = json.dumps({name: {key: {"shape": list(value.shape),
+                                    "values": [float(f"{x:.9g}") for x in value.float().flatten().tolist()]}
+                              for key, value in values.items()}
+                       for name, values in reference.items()})
+    temporary = path.with_name(path.name + ".tmp")
+    with gzip.open(temporary, "wt", encoding="utf-8") as handle:
+        handle.write(text)
+    temporary.replace(path)
+
+
+def load_reference(path: Path = OUTPUT) -> dict[str, dict[str, torch.Tensor]]:
+    """Read what :func:`save_reference` wrote back into float32 tensors."""
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        stored = json.load(handle)
+    return {name: {key: torch.tensor(entry["values"], dtype=torch.float32).reshape(entry["shape"])
+                   for key, entry in values.items()}
+            for name, values in stored.items()}
+
+
 if __name__ == "__main__":
     reference = {name: outputs(name) for name in CONFIGURATIONS}
-    temporary = OUTPUT.with_suffix(".tmp")
-    torch.save(reference, temporary)
-    temporary.replace(OUTPUT)
+    save_reference(reference)
     print(f"wrote {OUTPUT}: {sum(len(values) for values in reference.values())} tensors")
