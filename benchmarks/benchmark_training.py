@@ -28,7 +28,8 @@ from pathlib import Path
 
 import torch
 
-from pcmci_edu.cost import PAPER_FRAME_COUNT, backbone_cost, cost_table, model_at_scale
+from pcmci_edu.cost import (PAPER_FRAME_COUNT, backbone_cost, cost_table, forward_flops_by_part, ici_token_map_flops,
+                            model_at_scale, training_step_flops)
 from pcmci_edu.data import make_benchmark
 from pcmci_edu.model import PCMCi
 from pcmci_edu.train import TrainConfig, build_optimizer, fit, mixed_precision, resolve_device
@@ -89,6 +90,28 @@ def compare_steps(models: dict[str, PCMCi], batch: tuple, device: torch.device, 
                 f"({len(timings[name])} steps)")
     say(" ratio PCMCi / base (median step time): "
         + ", ".join(f"{values['PCMCi'] / values['base']:.2f} ({name} time)" for name, values in medians.items()))
+
+
+def flop_accounting(models: dict[str, PCMCi], batch: tuple, say) -> None:
+    """Matrix FLOPs of one training step of each model on the batch (on the CPU), their ratio, each
+    model's forward FLOPs by part, and the part of ICI that no exact reordering removes."""
+    frames, activities, actions = (tensor.cpu() for tensor in batch)
+    steps, parts = {}, {}
+    for name, model in models.items():
+        device = next(model.parameters()).device
+        steps[name] = training_step_flops(model.cpu(), frames, activities, actions)
+        parts[name] = forward_flops_by_part(model, frames)
+        model.to(device)
+    say("Matrix FLOPs (torch's FlopCounterMode, 2 per multiply-add; elementwise work not counted), batch "
+        f"{len(frames)}: training step (forward, loss, backward) "
+        + ", ".join(f"{name} {value / 1e9:.3f} GFLOP" for name, value in steps.items())
+        + f"; ratio PCMCi / base {steps['PCMCi'] / steps['base']:.2f}")
+    for name, by_part in parts.items():
+        say(f"  forward, {name}: " + ", ".join(f"{part} {value / 1e9:.3f}" for part, value in by_part.items())
+            + f" GFLOP (total {sum(by_part.values()) / 1e9:.3f})")
+    token_maps = ici_token_map_flops(models["PCMCi"], len(frames))
+    say(f"  ICI's K+1 maps on every frame token alone (2 B (K+1) N D^2): {token_maps / 1e9:.3f} GFLOP forward, "
+        f"{token_maps / sum(parts['base'].values()):.2f} x the base's whole forward pass")
 
 
 def peak_memory(model: PCMCi, batch, device: torch.device) -> float:
@@ -159,6 +182,7 @@ def main() -> None:
     say("## One training step (forward + backward + AdamW), same batch, same process")
     models = {name: PCMCi.from_dataset(train, interventions=order) for name, order in MODELS.items()}
     compare_steps(models, (frames, activities, actions), device, arguments.steps, say)
+    flop_accounting(models, (frames, activities, actions), say)
     with torch.no_grad():
         details = models["PCMCi"].eval()(frames.to(device), return_details=True).details
     say("ICH's Sinkhorn on this batch, after the timed steps: "
@@ -173,6 +197,7 @@ def main() -> None:
     paper_frames = torch.randn(arguments.batch_size, PAPER_FRAME_COUNT, 512, generator=generator)
     paper_models = {name: model_at_scale(train, interventions=order, **PAPER_SCALE) for name, order in MODELS.items()}
     compare_steps(paper_models, (paper_frames, activities, actions), device, arguments.paper_steps, say)
+    flop_accounting(paper_models, (paper_frames, activities, actions), say)
     say()
 
     say(f"## A complete book-profile run: {arguments.epochs} epochs, batch {arguments.batch_size}, "

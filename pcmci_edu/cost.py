@@ -69,9 +69,11 @@ def head_cost(model: nn.Module, frames: torch.Tensor | None = None) -> Cost:
     """The head's (PCMCi's or the base's) cost for one video: ``frames`` ``[1, N, D]``, or a
     random video of the model's size. Run in eval mode.
 
-    The FLOPs are those one more video adds to a batch (a batch of two videos less a batch of
-    one): products of parameters alone, which the model computes once per batch (ICI's maps
-    ``Theta_k W^R_k W^I``, IVC's ``W_o W_v``), are not a cost per video.
+    The FLOPs are those one more video adds to a batch (a batch of three videos less a batch of
+    two): products of parameters alone, which the model computes once per batch (ICI's maps
+    ``Theta_k W^R_k W^I``, IVC's ``W_o W_v`` and ``W_k^T W_q``), are not a cost per video. (Not one
+    video less none: with a single video, per-video label embeddings have a batch of one, like
+    shared ones, and IVC's attention takes its path for shared ones.)
     """
     config = model.config
     if frames is None:
@@ -81,9 +83,54 @@ def head_cost(model: nn.Module, frames: torch.Tensor | None = None) -> Cost:
     model.eval()
     device = next(model.parameters()).device
     frames = frames.to(device)
-    flops = count_flops(model, torch.cat([frames, frames])) - count_flops(model, frames)
+    flops = count_flops(model, torch.cat([frames] * 3)) - count_flops(model, torch.cat([frames] * 2))
     model.train(was_training)
     return Cost(count_parameters(model), flops)
+
+
+def training_step_flops(model: nn.Module, frames: torch.Tensor, activities: torch.Tensor,
+                        actions: torch.Tensor) -> int:
+    """Matrix FLOPs of one training step on a batch: the forward pass, the loss and its backward
+    pass (AdamW's update is elementwise, so not counted). Gradients are left cleared."""
+    was_training = model.training
+    model.train()
+    with FlopCounterMode(display=False) as counter:
+        model.loss(model(frames), activities, actions).backward()
+    model.zero_grad(set_to_none=True)
+    model.train(was_training)
+    return int(counter.get_total_flops())
+
+
+def forward_flops_by_part(model: nn.Module, frames: torch.Tensor) -> dict[str, int]:
+    """Forward FLOPs of a PCMCi model on a batch, by part: ``"video encoder"`` F(V) (with the frame
+    adapter, if any), each intervention by name, and ``"scoring"`` (pooling and the cosine logits).
+
+    >>> from pcmci_edu.model import ModelConfig, PCMCi
+    >>> model = PCMCi(ModelConfig(feature_dim=8, num_frames=4, width=8, heads=2, interventions=("ivc",)),
+    ...               torch.randn(5, 8), torch.randn(2, 8))
+    >>> parts = forward_flops_by_part(model, torch.randn(3, 4, 8))
+    >>> list(parts), sum(parts.values()) == count_flops(model.eval(), torch.randn(3, 4, 8))
+    (['video encoder', 'ivc', 'scoring'], True)
+    """
+    model.eval()
+    with FlopCounterMode(display=False) as counter:
+        model(frames)
+    counts = {name: sum(by_operator.values()) for name, by_operator in counter.get_flop_counts().items()}
+    root = type(model).__name__
+    parts = {"video encoder": counts.get(f"{root}.video_encoder", 0) + counts.get(f"{root}.frame_adapter", 0)}
+    parts.update({name: counts.get(f"{root}.interventions.{name}", 0) for name in model.config.interventions})
+    parts["scoring"] = int(counter.get_total_flops()) - sum(parts.values())
+    return parts
+
+
+def ici_token_map_flops(model: nn.Module, batch_size: int) -> int:
+    """FLOPs of the one product in ICI that no reordering removes after per-video ICH: its ``K+1``
+    ``D x D`` maps (``W^I_1`` and each ``Theta_k W^R_k W^I_2``) applied to each of the ``N`` visual
+    tokens of every video (``(V^P W^H_2) M_k`` in :func:`~pcmci_edu.interventions.ici._factored_map`):
+    ``2 B (K+1) N D^2``. Forward pass only."""
+    config = model.config
+    maps = len(model.interventions["ici"].relation_names) + 1
+    return 2 * batch_size * maps * config.num_frames * config.embedding_dim ** 2
 
 
 @dataclass(frozen=True)

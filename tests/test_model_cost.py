@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pcmci_edu.cost import (POSTER_COSTS, backbone_cost, count_flops, count_parameters, cost_table, head_cost,
-                            model_at_scale)
+from pcmci_edu.cost import (POSTER_COSTS, backbone_cost, count_flops, count_parameters, cost_table,
+                            forward_flops_by_part, head_cost, ici_token_map_flops, model_at_scale,
+                            training_step_flops)
 from pcmci_edu.model import PCMCi
 from tests.test_model_fakes import FakeVideoDataset
 
@@ -25,6 +26,33 @@ def test_head_cost_grows_with_the_interventions():
     # the label-side matrix products alone: ICH's W^H on H, ICI's relation maps, IVC's keys and values
     labels, dim = 9, 16
     assert full.flops - base.flops > 2 * labels * dim * dim * 4
+
+
+def test_ici_costs_its_token_maps_and_its_label_mixing_per_video():
+    """After per-video ICH, ICI's forward cost per video is exactly (K+1) D x D maps on each of the
+    N tokens, the label mixing (K+1) L x L on the N plan columns, and the [L, (K+1)N] x [(K+1)N, D]
+    product; the benchmark's floor argument rests on the first term."""
+    dataset = FakeVideoDataset(num_videos=12)
+    model = PCMCi.from_dataset(dataset, width=16, heads=2)
+    frames = torch.stack([dataset[i]["frames"] for i in range(3)])
+    per_video = forward_flops_by_part(model, frames[:2])["ici"] - forward_flops_by_part(model, frames[:1])["ici"]
+    maps, labels = len(model.interventions["ici"].relation_names) + 1, 9
+    tokens, dim = dataset.num_frames, dataset.feature_dim
+    assert per_video == 2 * maps * (tokens * dim * dim + labels * labels * tokens + labels * tokens * dim)
+    assert ici_token_map_flops(model, batch_size=1) == 2 * maps * tokens * dim * dim
+    parts = forward_flops_by_part(model, frames)
+    assert list(parts) == ["video encoder", "ich", "ici", "ivc", "scoring"]
+    assert sum(parts.values()) == count_flops(model, frames)
+
+
+def test_a_training_step_costs_more_than_its_forward_pass_and_at_most_three_times():
+    dataset = FakeVideoDataset(num_videos=12)
+    model = PCMCi.from_dataset(dataset, width=16, heads=2)
+    batch = [torch.stack([dataset[i][key] for i in range(4)]) for key in ("frames", "activity", "actions")]
+    forward = count_flops(model.eval(), batch[0])
+    step = training_step_flops(model, *batch)
+    assert forward < step <= 3 * forward
+    assert all(parameter.grad is None for parameter in model.parameters())
 
 
 def test_vit_b16_backbone_cost_on_the_meta_device():

@@ -70,23 +70,29 @@ class CrossAttention(nn.Module):
         """``queries`` ``[B, N, D]``, ``context`` ``[B or 1, L, D]`` -> ``[B, N, D]``, weights ``[B, N, L]``.
 
         A context per video that is longer than the queries (per-video label embeddings) is
-        not projected: the key map moves to the queries' side (``q . (W_k m + b_k) =
-        (q W_k) . m + q . b_k``) and the value and output maps are applied, multiplied together,
+        not projected. The query and key maps are multiplied together and moved to the queries'
+        side, ``(W_q x + b_q) . (W_k m + b_k) = (W_k^T W_q x + W_k^T b_q) . m + (W_q^T b_k) . x +
+        b_q . b_k`` (the last two terms are the same for every key, so the softmax drops them; they
+        are kept, at the cost of one dot product per frame, so that the key bias has its gradient
+        as in the plain form), and the value and output maps are applied, multiplied together,
         after the weighted sum (the weights sum to one). The same attention, in fewer operations.
         """
-        query = self.query(queries)
         if context.shape[0] == 1 or context.shape[1] <= queries.shape[1]:
+            query = self.query(queries)
             scores = query @ self.key(context).transpose(-1, -2) / math.sqrt(queries.shape[-1])
             weights = scores.softmax(dim=-1)
             return self.output(weights @ self.value(context)), weights
-        key_weight, key_bias = self.key.weight.to(query.dtype), self.key.bias.to(query.dtype)
-        scores = ((query @ key_weight) @ context.transpose(-1, -2) + (query @ key_bias).unsqueeze(-1)
-                  ) / math.sqrt(queries.shape[-1])
+        dtype = queries.dtype
+        query_weight, query_bias = self.query.weight.to(dtype), self.query.bias.to(dtype)
+        key_weight, key_bias = self.key.weight.to(dtype), self.key.bias.to(dtype)
+        query_key = F.linear(queries, key_weight.T @ query_weight, key_weight.T @ query_bias)  # W_k^T (W_q x + b_q)
+        query_key_bias = F.linear(queries, (query_weight.T @ key_bias).unsqueeze(0), query_bias @ key_bias)
+        scores = (query_key @ context.to(dtype).transpose(-1, -2) + query_key_bias) / math.sqrt(queries.shape[-1])
         weights = scores.softmax(dim=-1)
-        output_weight = self.output.weight.to(query.dtype)
-        value_output = output_weight @ self.value.weight.to(query.dtype)          # W_o W_v
-        bias = output_weight @ self.value.bias.to(query.dtype) + self.output.bias.to(query.dtype)
-        return F.linear(weights @ context.to(query.dtype), value_output, bias), weights
+        output_weight = self.output.weight.to(dtype)
+        value_output = output_weight @ self.value.weight.to(dtype)                # W_o W_v
+        bias = output_weight @ self.value.bias.to(dtype) + self.output.bias.to(dtype)
+        return F.linear(weights @ context.to(dtype), value_output, bias), weights
 
 
 def build_memory(train_dataset, size: int = 64, seed: int = 0) -> torch.Tensor:
