@@ -114,6 +114,24 @@ def flop_accounting(models: dict[str, PCMCi], batch: tuple, say) -> None:
         f"{token_maps / sum(parts['base'].values()):.2f} x the base's whole forward pass")
 
 
+def kernel_launches(models: dict[str, PCMCi], batch: tuple, device: torch.device, say, steps: int = 5) -> None:
+    """On a GPU: kernels launched, the GPU's busy time (the kernels' summed durations) and the
+    scalars read by the host (``aten::_local_scalar_dense``: a synchronisation when the scalar is
+    on the GPU) per training step, by torch's profiler, to tell a launch-bound step from an
+    arithmetic-bound one."""
+    activities = [torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]
+    for name, model in models.items():
+        step_times(model, *batch, device, steps=2)
+        with torch.profiler.profile(activities=activities) as profiler:
+            wall = sum(step_times(model, *batch, device, steps=steps, warmup=0))
+        events = profiler.events()
+        kernels = [event for event in events if event.device_type == torch.autograd.DeviceType.CUDA]
+        busy = sum(event.device_time_total for event in kernels) / 1e3          # microseconds -> ms
+        syncs = sum(event.name == "aten::_local_scalar_dense" for event in events)
+        say(f"{name:>6}: {len(kernels) / steps:5.0f} GPU kernels, GPU busy {busy / steps:5.2f} ms of a "
+            f"{wall / steps * 1e3:5.1f} ms step (profiled), {syncs / steps:3.0f} scalars read by the host, per step")
+
+
 def peak_memory(model: PCMCi, batch, device: torch.device) -> float:
     """Peak tensor memory (MiB) of one training step after a warm-up step: on a GPU
     ``torch.cuda.max_memory_allocated``; on the CPU the running sum of the allocations and
@@ -183,6 +201,8 @@ def main() -> None:
     models = {name: PCMCi.from_dataset(train, interventions=order) for name, order in MODELS.items()}
     compare_steps(models, (frames, activities, actions), device, arguments.steps, say)
     flop_accounting(models, (frames, activities, actions), say)
+    if device.type == "cuda":
+        kernel_launches(models, (frames, activities, actions), device, say)
     with torch.no_grad():
         details = models["PCMCi"].eval()(frames.to(device), return_details=True).details
     say("ICH's Sinkhorn on this batch, after the timed steps: "
@@ -198,6 +218,8 @@ def main() -> None:
     paper_models = {name: model_at_scale(train, interventions=order, **PAPER_SCALE) for name, order in MODELS.items()}
     compare_steps(paper_models, (paper_frames, activities, actions), device, arguments.paper_steps, say)
     flop_accounting(paper_models, (paper_frames, activities, actions), say)
+    if device.type == "cuda":
+        kernel_launches(paper_models, (paper_frames, activities, actions), device, say)
     say()
 
     say(f"## A complete book-profile run: {arguments.epochs} epochs, batch {arguments.batch_size}, "
