@@ -126,7 +126,7 @@ def forward_flops_by_part(model: nn.Module, frames: torch.Tensor) -> dict[str, i
 def ici_token_map_flops(model: nn.Module, batch_size: int) -> int:
     """FLOPs of the one product in ICI that no reordering removes after per-video ICH: its ``K+1``
     ``D x D`` maps (``W^I_1`` and each ``Theta_k W^R_k W^I_2``) applied to each of the ``N`` visual
-    tokens of every video (``(V^P W^H_2) M_k`` in :func:`~pcmci_edu.interventions.ici._factored_map`):
+    tokens of every video (``(V^P W^H_2) M_k`` in ICI's ``_factored_map``):
     ``2 B (K+1) N D^2``. Forward pass only."""
     config = model.config
     maps = len(model.interventions["ici"].relation_names) + 1
