@@ -5,10 +5,12 @@
 
 Measures, in one process and on the same batches: the time of one training step (forward,
 backward, AdamW) of the base and of PCMCi (ICH -> ICI -> IVC), their ratio and videos per
-second, at book scale (the benchmark's 128-d features, ModelConfig's default sizes) and at
-paper scale (512-d features, 32 frames, width 512, 2 layers, 8 heads, the benchmark's 10 + 48
-labels, random features); on the CPU also the step's CPU time (``time.thread_time``: less
-inflated than the wall time when other processes share the cores); ICH's Sinkhorn iterations
+second, at book scale (the benchmark's 128-d features, ModelConfig's default sizes), with the
+book chapters' model settings (width 64) and at paper scale (512-d features, 32 frames, width
+512, 2 layers, 8 heads, the benchmark's 10 + 48 labels, random features); on the CPU also the
+step's CPU time (``time.thread_time``: less inflated than the wall time when other processes
+share the cores); the matrix FLOPs of each step, and of each forward pass by part; on a GPU
+the kernels, GPU busy time and scalar reads per step; ICH's Sinkhorn iterations
 and marginal error on the batch; the wall time of a complete book-profile training run of
 each; the peak memory of each training step (``torch.cuda.max_memory_allocated`` on a GPU,
 torch's profiler's allocation trace on the CPU); and the cost table of :mod:`pcmci_edu.cost`.
@@ -31,6 +33,7 @@ import torch
 from pcmci_edu.cost import (PAPER_FRAME_COUNT, backbone_cost, cost_table, forward_flops_by_part, ici_token_map_flops,
                             model_at_scale, training_step_flops)
 from pcmci_edu.data import make_benchmark
+from pcmci_edu.experiments import RunSettings
 from pcmci_edu.model import PCMCi
 from pcmci_edu.train import TrainConfig, build_optimizer, fit, mixed_precision, resolve_device
 
@@ -208,6 +211,15 @@ def main() -> None:
     say("ICH's Sinkhorn on this batch, after the timed steps: "
         f"{details['ot_iterations']} iterations, marginal error at most "
         f"{float(details['ot_marginal_error'].max()):.1e} (of a mass of 1)")
+    say()
+
+    chapter_model = dict(RunSettings.for_profile("book").model)
+    say(f"## The book's chapters' runs: the same step with their model settings {chapter_model} "
+        "(experiments.RunSettings, book profile); the interventions still work at the features' 128 dimensions")
+    chapter_models = {name: PCMCi.from_dataset(train, interventions=order, **chapter_model)
+                      for name, order in MODELS.items()}
+    compare_steps(chapter_models, (frames, activities, actions), device, arguments.steps, say)
+    flop_accounting(chapter_models, (frames, activities, actions), say)
     say()
 
     say(f"## Paper scale: one training step, batch {arguments.batch_size}, {PAPER_FRAME_COUNT} frames x 512 "
