@@ -54,6 +54,7 @@ def test_default_settings_converge_on_the_benchmark(benchmark):
         model.eval()
         for split in ("train", "test_shift"):
             with torch.no_grad():
-                details = model(torch.as_tensor(benchmark[split].all_frames()), return_details=True).details
+                frames = torch.as_tensor(benchmark[split].all_frames()).to(next(model.parameters()).device)
+                details = model(frames, return_details=True).details   # fit leaves it on its device (CUDA if any)
             assert float(details["ot_marginal_error"].max()) < MARGINAL_TOLERANCE / 100, split
             assert details["ot_iterations"] < model.config.ich_max_iter, split
