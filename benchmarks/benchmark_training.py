@@ -97,7 +97,7 @@ def compare_steps(models: dict[str, PCMCi], batch: tuple, device: torch.device, 
 
 def flop_accounting(models: dict[str, PCMCi], batch: tuple, say) -> None:
     """Matrix FLOPs of one training step of each model on the batch (on the CPU), their ratio, each
-    model's forward FLOPs by part, and the part of ICI that no exact reordering removes."""
+    model's forward FLOPs by part, and ICI's maps on every frame token (:func:`ici_token_map_flops`)."""
     frames, activities, actions = (tensor.cpu() for tensor in batch)
     steps, parts = {}, {}
     for name, model in models.items():

@@ -102,8 +102,9 @@ def training_step_flops(model: nn.Module, frames: torch.Tensor, activities: torc
 
 
 def forward_flops_by_part(model: nn.Module, frames: torch.Tensor) -> dict[str, int]:
-    """Forward FLOPs of a PCMCi model on a batch, by part: ``"video encoder"`` F(V) (with the frame
-    adapter, if any), each intervention by name, and ``"scoring"`` (pooling and the cosine logits).
+    """Forward FLOPs of a PCMCi model on a batch (in eval mode), by part: ``"video encoder"`` F(V)
+    (with the frame adapter, if any), each intervention by name, and ``"scoring"`` (pooling and the
+    cosine logits).
 
     >>> from pcmci_edu.model import ModelConfig, PCMCi
     >>> model = PCMCi(ModelConfig(feature_dim=8, num_frames=4, width=8, heads=2, interventions=("ivc",)),
@@ -112,9 +113,11 @@ def forward_flops_by_part(model: nn.Module, frames: torch.Tensor) -> dict[str, i
     >>> list(parts), sum(parts.values()) == count_flops(model.eval(), torch.randn(3, 4, 8))
     (['video encoder', 'ivc', 'scoring'], True)
     """
+    was_training = model.training
     model.eval()
     with FlopCounterMode(display=False) as counter:
         model(frames)
+    model.train(was_training)
     counts = {name: sum(by_operator.values()) for name, by_operator in counter.get_flop_counts().items()}
     root = type(model).__name__
     parts = {"video encoder": counts.get(f"{root}.video_encoder", 0) + counts.get(f"{root}.frame_adapter", 0)}
@@ -124,7 +127,8 @@ def forward_flops_by_part(model: nn.Module, frames: torch.Tensor) -> dict[str, i
 
 
 def ici_token_map_flops(model: nn.Module, batch_size: int) -> int:
-    """FLOPs of the one product in ICI that no reordering removes after per-video ICH: its ``K+1``
+    """FLOPs of the product in ICI that, after per-video ICH, no ordering of the products we found
+    avoids (the logits need every row norm of ``T*``, IVC's scores every row): its ``K+1``
     ``D x D`` maps (``W^I_1`` and each ``Theta_k W^R_k W^I_2``) applied to each of the ``N`` visual
     tokens of every video (``(V^P W^H_2) M_k`` in ICI's ``_factored_map``):
     ``2 B (K+1) N D^2``. Forward pass only."""

@@ -33,16 +33,17 @@ def test_ici_costs_its_token_maps_and_its_label_mixing_per_video():
     N tokens, the label mixing (K+1) L x L on the N plan columns, and the [L, (K+1)N] x [(K+1)N, D]
     product; the benchmark's floor argument rests on the first term."""
     dataset = FakeVideoDataset(num_videos=12)
-    model = PCMCi.from_dataset(dataset, width=16, heads=2)
+    model = PCMCi.from_dataset(dataset, width=16, heads=2).train()
     frames = torch.stack([dataset[i]["frames"] for i in range(3)])
-    per_video = forward_flops_by_part(model, frames[:2])["ici"] - forward_flops_by_part(model, frames[:1])["ici"]
+    per_video = forward_flops_by_part(model, frames)["ici"] - forward_flops_by_part(model, frames[:2])["ici"]
     maps, labels = len(model.interventions["ici"].relation_names) + 1, 9
     tokens, dim = dataset.num_frames, dataset.feature_dim
     assert per_video == 2 * maps * (tokens * dim * dim + labels * labels * tokens + labels * tokens * dim)
     assert ici_token_map_flops(model, batch_size=1) == 2 * maps * tokens * dim * dim
     parts = forward_flops_by_part(model, frames)
     assert list(parts) == ["video encoder", "ich", "ici", "ivc", "scoring"]
-    assert sum(parts.values()) == count_flops(model, frames)
+    assert model.training                                       # left in the mode it was in
+    assert sum(parts.values()) == count_flops(model.eval(), frames)
 
 
 def test_a_training_step_costs_more_than_its_forward_pass_and_at_most_three_times():
