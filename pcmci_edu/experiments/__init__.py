@@ -14,9 +14,11 @@ chapter reuses them. One idea per module:
 - :mod:`~pcmci_edu.experiments.evaluation`: the measures of one trained model, zero-shot;
 - :mod:`~pcmci_edu.experiments.tables`: mean and spread over seeds, display tables;
 - :mod:`~pcmci_edu.experiments.statistics`: paired comparisons, Holm over a chapter's family;
+- :mod:`~pcmci_edu.experiments.evidence`: the draw as the unit, declared primaries, TOST, MDE,
+  verdicts and the chapters' evidence files;
 - :mod:`~pcmci_edu.experiments.chapter7`: chapter 7's computed conclusions and results file;
 - :mod:`~pcmci_edu.experiments.probes`: looking inside a trained model (chapters 4-6);
-- :mod:`~pcmci_edu.experiments.plots`: bar charts of the summary tables.
+- :mod:`~pcmci_edu.experiments.plots`: bar charts of the summary tables, forest plots.
 
 Every public name is importable from here (``from pcmci_edu import experiments as ex``).
 """
@@ -27,14 +29,21 @@ from pcmci_edu.experiments.cache import (FINGERPRINT_PATHS, HARNESS_VERSION, PAC
                                          write_json_atomic)
 from pcmci_edu.experiments.chapter7 import (BEYOND_THE_PAPER, STATISTICS_VERSION, chapter7_comparisons,
                                             chapter7_conclusions, write_results)
+from pcmci_edu.experiments.evidence import (EVIDENCE_VERSION, FAMILY_COLUMNS, PRIMARY_FAMILIES, SPLIT_SUFFIXES,
+                                            VERDICTS, PrimaryComparison, PrimaryFamily, analyse_exploratory,
+                                            analyse_family, assert_stored_analysis, declare_primary, draw_means,
+                                            in_distribution_metric, load_evidence, long_rows,
+                                            minimum_detectable_effect, per_draw_comparison, split_of_column,
+                                            summary_table, verdict, verdict_markdown, wide_rows, write_evidence)
 from pcmci_edu.experiments.evaluation import (HEADLINE_METRICS, SPLIT_SUFFIX, evaluate_model,
                                               predict_probabilities, predict_scores, split_measures, zero_shot)
-from pcmci_edu.experiments.plots import plot_summary
+from pcmci_edu.experiments.plots import forest_plot, plot_summary
 from pcmci_edu.experiments.probes import (activities_per_action, attention_on_own_action, frame_truth,
                                           label_similarity, model_details, part_occlusion,
                                           per_class_average_precision, plan_mass_on_truth)
-from pcmci_edu.experiments.runs import (RunSettings, benchmark_seed, build_model, few_shot, run_grid, run_variant,
-                                        seeds_for_profile, torch_threads, trained_model)
+from pcmci_edu.experiments.runs import (RunSettings, benchmark_seed, build_model, draws_for_profile, few_shot,
+                                        run_draws, run_grid, run_variant, seeds_for_profile, seeds_per_draw,
+                                        torch_threads, trained_model)
 from pcmci_edu.experiments.statistics import (CLEAR_BELOW, COMPARISON_COLUMNS, PAIR_ON, RESULT_COLUMNS,
                                               best_variant, compare, correct_family, describe, describe_family,
                                               family_size, holm, lookup, paired_comparisons, paired_test,
@@ -45,6 +54,11 @@ from pcmci_edu.experiments.variants import (ABLATION, INTERVENTION_NAMES, ORDER_
                                             get_variant, order_name)
 
 __all__ = [
+    "EVIDENCE_VERSION", "FAMILY_COLUMNS", "PRIMARY_FAMILIES", "SPLIT_SUFFIXES", "VERDICTS", "PrimaryComparison",
+    "PrimaryFamily", "analyse_exploratory", "analyse_family", "assert_stored_analysis", "declare_primary",
+    "draw_means", "draws_for_profile", "forest_plot", "in_distribution_metric", "load_evidence", "long_rows",
+    "minimum_detectable_effect", "per_draw_comparison", "run_draws", "seeds_per_draw", "split_of_column",
+    "summary_table", "verdict", "verdict_markdown", "wide_rows", "write_evidence",
     "ABLATION", "BEYOND_THE_PAPER", "CLEAR_BELOW", "COMPARISON_COLUMNS", "FINGERPRINT_PATHS",
     "HARNESS_VERSION", "HEADLINE_METRICS", "INTERVENTION_NAMES", "ORDERS", "ORDER_VARIANTS", "PACKAGE_ROOT",
     "PAIR_ON", "PCMCI_ORDER", "RESULT_COLUMNS", "POSTER_ABLATION", "POSTER_ORDERS", "REFERENCES", "RunCache", "RunSettings",

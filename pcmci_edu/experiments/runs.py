@@ -3,7 +3,9 @@
 :class:`RunSettings` fixes a profile's model size and schedule, :func:`run_variant` trains and
 measures one variant for one seed (:func:`pcmci_edu.experiments.evaluation.evaluate_model`), and
 :func:`run_grid` runs variants x seeds with a progress bar, reading finished runs from the
-:class:`~pcmci_edu.experiments.cache.RunCache`. :func:`trained_model` gives a trained model back
+:class:`~pcmci_edu.experiments.cache.RunCache`; :func:`run_draws` runs such a grid on each of
+several benchmark draws (:func:`draws_for_profile`, with :func:`seeds_per_draw` model seeds each),
+the draw being the unit of replication. :func:`trained_model` gives a trained model back
 for the figures of chapters 4-6, :func:`few_shot` the few-shot runs of chapter 3.
 """
 
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -85,6 +87,31 @@ def seeds_for_profile(profile: str | None = None) -> list[int]:
     [0]
     """
     return list(range(pick(resolve_profile(profile), smoke=1, book=3, full=5)))
+
+
+def draws_for_profile(profile: str | None = None) -> list[int]:
+    """The benchmark draws (benchmark seeds) a profile replicates over: the unit of replication.
+
+    Five draws in the book and full profiles; the smoke profile has two, only so that the
+    per-draw analysis code runs (two draws support no conclusion).
+
+    >>> draws_for_profile("book")
+    [0, 1, 2, 3, 4]
+    >>> draws_for_profile("smoke")
+    [0, 1]
+    """
+    return list(range(pick(resolve_profile(profile), smoke=2, book=5, full=5)))
+
+
+def seeds_per_draw(profile: str | None = None) -> list[int]:
+    """The model seeds trained on each benchmark draw (nested in the draw, averaged within it).
+
+    >>> seeds_per_draw("book")
+    [0, 1]
+    >>> seeds_per_draw("smoke"), seeds_per_draw("full")
+    ([0], [0, 1, 2])
+    """
+    return list(range(pick(resolve_profile(profile), smoke=1, book=2, full=3)))
 
 
 def build_model(variant: str | Variant, benchmark: Mapping[str, Any], settings: RunSettings,
@@ -187,6 +214,47 @@ def run_grid(variants: Iterable[str | Variant], seeds: Iterable[int], benchmark:
     trained = _train_missing(jobs, found, benchmark, signature, settings.workers, store, "runs", progress)
     return pd.DataFrame([{**(found[i] or trained[i]), "benchmark_seed": benchmark_seed(benchmark),
                           "cached": found[i] is not None} for i in range(len(jobs))])
+
+
+def run_draws(variants: Iterable[str | Variant], draws: Iterable[int], seeds: Iterable[int],
+              make_benchmark_fn: Callable[[int], Mapping[str, Any]] | None = None, *,
+              preset: str = "breakfast", profile: str | None = None,
+              overrides: Mapping[str, Any] | None = None, settings: RunSettings | None = None,
+              cache: RunCache | str | Path | None = None, progress: bool = True) -> pd.DataFrame:
+    """Train every variant x benchmark draw x model seed; one row per run, cached.
+
+    Each draw's benchmark is generated once, by ``make_benchmark_fn(draw)`` or else
+    ``make_benchmark(preset, profile=profile, seed=draw, **overrides)``, and its runs go through
+    :func:`run_grid` (so they share its cache). Every row carries ``variant``,
+    ``benchmark_seed`` (the draw), ``seed`` (the model seed, nested in the draw) and
+    ``benchmark_signature`` (:func:`~pcmci_edu.experiments.cache.benchmark_signature`, for the
+    provenance of a results file).
+    """
+    variants, seeds = list(variants), [int(s) for s in seeds]
+    settings = settings or RunSettings.for_profile(profile)
+    cache = cache if isinstance(cache, RunCache) or cache is None else RunCache(cache)
+    if make_benchmark_fn is None:
+        from pcmci_edu.data import make_benchmark
+
+        def make_benchmark_fn(draw: int) -> Mapping[str, Any]:
+            return make_benchmark(preset, profile=resolve_profile(profile), seed=draw, **dict(overrides or {}))
+    frames = []
+    draws = [int(d) for d in draws]
+    bar = tqdm(draws, desc="benchmark draws", disable=not progress)
+    for draw in bar:
+        bar.set_postfix_str(f"draw {draw}")
+        benchmark = make_benchmark_fn(draw)
+        own = benchmark_seed(benchmark)
+        if own is not None and own != draw:
+            raise ValueError(f"make_benchmark_fn({draw}) returned the benchmark of seed {own}: "
+                             "a draw's benchmark must be generated with the draw as its seed")
+        rows = run_grid(variants, seeds, benchmark, settings, cache, progress=progress)
+        rows["benchmark_seed"] = draw
+        rows["benchmark_signature"] = benchmark_signature(benchmark)
+        frames.append(rows)
+        del benchmark
+    bar.close()
+    return pd.concat(frames, ignore_index=True)
 
 
 def _train_job(benchmark: Mapping[str, Any], variant: Variant, seed: int, settings: RunSettings,
