@@ -32,9 +32,10 @@ from pcmci_edu.experiments.chapter7 import (BEYOND_THE_PAPER, STATISTICS_VERSION
 from pcmci_edu.experiments.evidence import (EVIDENCE_VERSION, FAMILY_COLUMNS, PRIMARY_FAMILIES, SPLIT_SUFFIXES,
                                             VERDICTS, PrimaryComparison, PrimaryFamily, analyse_exploratory,
                                             analyse_family, assert_stored_analysis, declare_primary, draw_means,
-                                            in_distribution_metric, load_evidence, long_rows,
-                                            minimum_detectable_effect, paired_power, per_draw_comparison, split_of_column,
-                                            summary_table, verdict, verdict_markdown, wide_rows, write_evidence)
+                                            format_p, in_distribution_metric, load_evidence, long_rows,
+                                            minimum_detectable_effect, paired_power, per_draw_comparison,
+                                            split_of_column, summary_table, verdict, verdict_markdown, wide_rows,
+                                            write_evidence)
 from pcmci_edu.experiments.evaluation import (HEADLINE_METRICS, SPLIT_SUFFIX, evaluate_model,
                                               predict_probabilities, predict_scores, split_measures, zero_shot)
 from pcmci_edu.experiments.plots import forest_plot, plot_summary
@@ -56,9 +57,9 @@ from pcmci_edu.experiments.variants import (ABLATION, INTERVENTION_NAMES, ORDER_
 __all__ = [
     "EVIDENCE_VERSION", "FAMILY_COLUMNS", "PRIMARY_FAMILIES", "SPLIT_SUFFIXES", "VERDICTS", "PrimaryComparison",
     "PrimaryFamily", "analyse_exploratory", "analyse_family", "assert_stored_analysis", "declare_primary",
-    "draw_means", "draws_for_profile", "forest_plot", "in_distribution_metric", "load_evidence", "long_rows",
-    "minimum_detectable_effect", "paired_power", "per_draw_comparison", "run_draws", "seeds_per_draw", "split_of_column",
-    "summary_table", "verdict", "verdict_markdown", "wide_rows", "write_evidence",
+    "draw_means", "draws_for_profile", "forest_plot", "format_p", "in_distribution_metric", "load_evidence",
+    "long_rows", "minimum_detectable_effect", "paired_power", "per_draw_comparison", "run_draws", "seeds_per_draw",
+    "split_of_column", "summary_table", "verdict", "verdict_markdown", "wide_rows", "write_evidence",
     "ABLATION", "BEYOND_THE_PAPER", "CLEAR_BELOW", "COMPARISON_COLUMNS", "FINGERPRINT_PATHS",
     "HARNESS_VERSION", "HEADLINE_METRICS", "INTERVENTION_NAMES", "ORDERS", "ORDER_VARIANTS", "PACKAGE_ROOT",
     "PAIR_ON", "PCMCI_ORDER", "RESULT_COLUMNS", "POSTER_ABLATION", "POSTER_ORDERS", "REFERENCES", "RunCache", "RunSettings",

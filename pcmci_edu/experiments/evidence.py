@@ -95,10 +95,10 @@ class PrimaryComparison:
 
     >>> PrimaryComparison("ich", "base", "mAP_all_classes_shift", 0.02, "ICH on the shift").label
     'ICH on the shift'
-    >>> PrimaryComparison("ich", "base", "gap_accuracy", 0.02)
+    >>> PrimaryComparison("ich", "base", "gap_accuracy", 0.02)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: primary metric 'gap_accuracy' is a shift gap: a gap falls when test accuracy falls, so it cannot be a primary endpoint; declare the shifted split's score (e.g. 'accuracy_shift') and report the gap as exploratory
+    ValueError: primary metric 'gap_accuracy' is a shift gap: a gap falls when test accuracy falls, ...
     """
 
     first: str
@@ -427,6 +427,21 @@ def _points(value: float, percent: bool) -> str:
     return f"{100 * value:+.1f}" if percent else f"{value:+.3f}"
 
 
+def format_p(p: float) -> str:
+    """A p-value for prose and tables: three decimals, ``< 0.001`` below that, ``n/a`` when NaN.
+
+    >>> format_p(0.0123), format_p(1e-6), format_p(float("nan"))
+    ('0.012', '< 0.001', 'n/a')
+    """
+    if p is None or not np.isfinite(p):
+        return "n/a"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _equals_p(name: str, p: float) -> str:
+    return f"{name} {format_p(p)}" if p < 0.001 else f"{name} = {format_p(p)}"
+
+
 def verdict_markdown(result: Mapping[str, Any], what: str | None = None, *, percent: bool = True,
                      width: int = 88) -> str:
     """A comparison's verdict as a Markdown sentence (for ``IPython.display.Markdown``), wrapped
@@ -456,7 +471,7 @@ def verdict_markdown(result: Mapping[str, Any], what: str | None = None, *, perc
     text += (f"{result['n_draws']} benchmark draws x {result['n_seeds']} model "
              f"seed{'s' if result['n_seeds'] != 1 else ''}, seeds averaged within each draw)")
     if np.isfinite(result["p_holm"]):
-        text += f", Holm p = {result['p_holm']:.3f} over {result['family_size']} {family}"
+        text += f", {_equals_p('Holm p', result['p_holm'])} over {result['family_size']} {family}"
     else:
         text += ", no test possible"
     beside = result.get("in_distribution_diff", math.nan)
@@ -467,9 +482,9 @@ def verdict_markdown(result: Mapping[str, Any], what: str | None = None, *, perc
                    else "no margin declared")
     text += f". Verdict: **{result['verdict']}**"
     if result["verdict"].startswith("equivalent"):
-        text += f": the difference lies within {margin_text} (TOST Holm p = {result['tost_p_holm']:.3f})."
+        text += f": the difference lies within {margin_text} ({_equals_p('TOST Holm p', result['tost_p_holm'])})."
     elif result["verdict"] == "inconclusive":
-        tost = (f" (TOST Holm p = {result['tost_p_holm']:.3f})"
+        tost = (f" ({_equals_p('TOST Holm p', result['tost_p_holm'])})"
                 if np.isfinite(result.get("tost_p_holm", math.nan)) else "")
         mde = (f"this design detects {_points(result['mde'], percent)[1:]}{unit} with 80% power at Holm's "
                f"strictest step ({_points(result['mde_alpha'], percent)[1:]} at alpha = 0.05)"
@@ -481,21 +496,19 @@ def verdict_markdown(result: Mapping[str, Any], what: str | None = None, *, perc
 
 
 def summary_table(table: pd.DataFrame, *, percent: bool = True) -> pd.DataFrame:
-    """A compact display of an analysed family (6 columns): comparison, difference (95% CI),
-    Holm p, TOST Holm p, MDE at Holm's strictest step, verdict."""
+    """A compact display of an analysed family (6 columns): comparison, difference with its 95%
+    CI, Holm p, TOST Holm p, MDE at Holm's strictest step, verdict."""
     def pts(value: float) -> str:
         return "n/a" if not np.isfinite(value) else _points(value, percent)
 
-    def p(value: float) -> str:
-        return "n/a" if not np.isfinite(value) else f"{value:.3f}"
-
+    unit = " (points)" if percent else ""
     return pd.DataFrame({
         "comparison": table["label"],
-        "difference (95% CI)": [f"{pts(r.mean_diff)} ({pts(r.ci_low)} to {pts(r.ci_high)})"
-                                for r in table.itertuples()],
-        "Holm p": [p(v) for v in table["p_holm"]],
-        "TOST p": [p(v) for v in table["tost_p_holm"]],
-        "MDE": [pts(v).lstrip("+") for v in table["mde"]],
+        f"difference, 95% CI{unit}": [f"{pts(r.mean_diff)} ({pts(r.ci_low)} to {pts(r.ci_high)})"
+                                      for r in table.itertuples()],
+        "Holm p": [format_p(v) for v in table["p_holm"]],
+        "TOST Holm p": [format_p(v) for v in table["tost_p_holm"]],
+        f"MDE{unit}": [pts(v).lstrip("+") for v in table["mde"]],
         "verdict": table["verdict"],
     })
 
@@ -533,8 +546,8 @@ def long_rows(rows: pd.DataFrame, suffixes: Mapping[str, tuple[str, str | None]]
 
     >>> rows = pd.DataFrame({"variant": ["a"], "benchmark_seed": [0], "seed": [0],
     ...                      "accuracy_shift_objects": [0.5], "flops": [10.0]})
-    >>> long_rows(rows)[["column", "metric", "split", "confounder", "value"]].to_dict("records")[0]
-    {'column': 'accuracy_shift_objects', 'metric': 'accuracy', 'split': 'test_shift_objects', 'confounder': 'objects', 'value': 0.5}
+    >>> long_rows(rows)[["column", "metric", "split", "confounder", "value"]].iloc[0].tolist()
+    ['accuracy_shift_objects', 'accuracy', 'test_shift_objects', 'objects', 0.5]
     """
     rows = pd.DataFrame(rows).drop(columns=["cached"], errors="ignore")
     missing = [key for key in RUN_KEYS if key not in rows.columns]
@@ -575,8 +588,10 @@ def write_evidence(path: str | Path, rows: pd.DataFrame, family: PrimaryFamily, 
     rows = pd.DataFrame(rows).drop(columns=["cached"], errors="ignore")
     rows = rows.drop_duplicates(list(RUN_KEYS), ignore_index=True)
     analysis = analyse_family(rows, family, mixed=mixed)
-    signatures = ({str(int(d)): s for d, s in rows[[DRAW, "benchmark_signature"]].drop_duplicates().itertuples(index=False)}
-                  if "benchmark_signature" in rows.columns else {})
+    signatures = {}
+    if "benchmark_signature" in rows.columns:
+        pairs = rows[[DRAW, "benchmark_signature"]].drop_duplicates().itertuples(index=False)
+        signatures = {str(int(draw)): signature for draw, signature in pairs}
     data = {
         "chapter": family.chapter, "evidence_version": EVIDENCE_VERSION, "profile": profile,
         "code": code_fingerprint(), "settings": settings.key() if hasattr(settings, "key") else dict(settings),

@@ -61,7 +61,7 @@ def forest_plot(ax, table: pd.DataFrame, *, percent: bool = True, title: str | N
     ax.set_ylim(-0.6, len(table) - 0.4)
     if "verdict" in table.columns:
         right = ax.secondary_yaxis("right")
-        right.set_yticks(positions, list(table["verdict"]), fontsize=7)
+        right.set_yticks(positions, [v.split(" (")[0] for v in table["verdict"]], fontsize=7)
         right.tick_params(length=0)
     ax.set_xlabel(("difference (points)" if percent else "difference")
                   + "; shaded: ±margin; filled: clear (Holm p < 0.05)", fontsize=8)
