@@ -546,8 +546,8 @@ def long_rows(rows: pd.DataFrame, suffixes: Mapping[str, tuple[str, str | None]]
 
     >>> rows = pd.DataFrame({"variant": ["a"], "benchmark_seed": [0], "seed": [0],
     ...                      "accuracy_shift_objects": [0.5], "flops": [10.0]})
-    >>> long_rows(rows)[["column", "metric", "split", "confounder", "value"]].iloc[0].tolist()
-    ['accuracy_shift_objects', 'accuracy', 'test_shift_objects', 'objects', 0.5]
+    >>> long_rows(rows)[["column", "metric", "split", "confounder"]].iloc[0].tolist()
+    ['accuracy_shift_objects', 'accuracy', 'test_shift_objects', 'objects']
     """
     rows = pd.DataFrame(rows).drop(columns=["cached"], errors="ignore")
     missing = [key for key in RUN_KEYS if key not in rows.columns]
