@@ -63,6 +63,14 @@ def test_per_draw_test_is_a_t_test_on_the_draw_means_not_on_the_seeds():
     assert seed_level["n"] == 12 and seed_level["p"] < result["p"] / 100
 
 
+def test_paired_comparisons_can_make_the_draw_the_unit():
+    rows = _draw_rows({"a": 0.02, "b": 0.0}, seeds=(0, 1, 2))
+    table = ex.paired_comparisons(rows, "accuracy_shift", [("a", "b")], per_draw=True).iloc[0]
+    result = ex.per_draw_comparison(rows, "accuracy_shift", "a", "b")
+    assert table["n"] == 5 and table["p"] == pytest.approx(result["p"])
+    assert table["mean_diff"] == pytest.approx(result["mean_diff"])
+
+
 def test_draw_means_need_the_draw_column():
     rows = pd.DataFrame({"variant": ["a", "b"], "seed": [0, 0], "x": [1.0, 2.0]})
     with pytest.raises(ValueError, match="benchmark_seed.*unit of replication"):

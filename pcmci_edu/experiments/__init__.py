@@ -31,7 +31,7 @@ from pcmci_edu.experiments.chapter7 import (BEYOND_THE_PAPER, STATISTICS_VERSION
                                             chapter7_conclusions, write_results)
 from pcmci_edu.experiments.evidence import (EVIDENCE_VERSION, FAMILY_COLUMNS, PRIMARY_FAMILIES, SPLIT_SUFFIXES,
                                             VERDICTS, PrimaryComparison, PrimaryFamily, analyse_exploratory,
-                                            analyse_family, assert_stored_analysis, declare_primary, draw_means,
+                                            analyse_family, assert_stored_analysis, declare_primary,
                                             format_p, in_distribution_metric, load_evidence, long_rows,
                                             minimum_detectable_effect, paired_power, per_draw_comparison,
                                             split_of_column, summary_table, verdict, verdict_markdown, wide_rows,
@@ -45,8 +45,9 @@ from pcmci_edu.experiments.probes import (activities_per_action, attention_on_ow
 from pcmci_edu.experiments.runs import (RunSettings, benchmark_seed, build_model, draws_for_profile, few_shot,
                                         run_draws, run_grid, run_variant, seeds_for_profile, seeds_per_draw,
                                         torch_threads, trained_model)
-from pcmci_edu.experiments.statistics import (CLEAR_BELOW, COMPARISON_COLUMNS, PAIR_ON, RESULT_COLUMNS,
+from pcmci_edu.experiments.statistics import (CLEAR_BELOW, COMPARISON_COLUMNS, DRAW, PAIR_ON, RESULT_COLUMNS, SEED,
                                               best_variant, compare, correct_family, describe, describe_family,
+                                              draw_means,
                                               family_size, holm, lookup, paired_comparisons, paired_test,
                                               paired_values, rank_correlation, repeated_measures_test)
 from pcmci_edu.experiments.tables import SUMMARY_METRICS, format_table, summarize
@@ -55,7 +56,7 @@ from pcmci_edu.experiments.variants import (ABLATION, INTERVENTION_NAMES, ORDER_
                                             get_variant, order_name)
 
 __all__ = [
-    "EVIDENCE_VERSION", "FAMILY_COLUMNS", "PRIMARY_FAMILIES", "SPLIT_SUFFIXES", "VERDICTS", "PrimaryComparison",
+    "DRAW", "SEED", "EVIDENCE_VERSION", "FAMILY_COLUMNS", "PRIMARY_FAMILIES", "SPLIT_SUFFIXES", "VERDICTS", "PrimaryComparison",
     "PrimaryFamily", "analyse_exploratory", "analyse_family", "assert_stored_analysis", "declare_primary",
     "draw_means", "draws_for_profile", "forest_plot", "format_p", "in_distribution_metric", "load_evidence",
     "long_rows", "minimum_detectable_effect", "paired_power", "per_draw_comparison", "run_draws", "seeds_per_draw",

@@ -46,14 +46,11 @@ import scipy.optimize
 import scipy.stats
 
 from pcmci_edu.experiments.cache import code_fingerprint, read_json, write_json_atomic
-from pcmci_edu.experiments.statistics import CLEAR_BELOW, holm, paired_test
+from pcmci_edu.experiments.statistics import CLEAR_BELOW, DRAW, SEED, draw_means, holm, paired_test
 from pcmci_edu.experiments.variants import VARIANTS
 
 EVIDENCE_VERSION = 1
 """The version of how the evidence is computed, stored in a results file."""
-
-DRAW, SEED = "benchmark_seed", "seed"
-"""The columns of the benchmark draw (unit of replication) and the model seed (nested in it)."""
 
 POWER = 0.8
 """The power at which the minimum detectable effect is computed."""
@@ -188,35 +185,6 @@ def declare_primary(chapter: str, comparisons: Sequence[PrimaryComparison], *, a
 
 def _name(variant: str) -> str:
     return VARIANTS[variant].label if variant in VARIANTS else variant
-
-
-def draw_means(rows: pd.DataFrame, metric: str, first: str, second: str, *, by: str = "variant") -> pd.DataFrame:
-    """Each variant's ``metric`` averaged over its model seeds within each draw, for the draws
-    both variants have: columns ``first``, ``second``, ``n_seeds`` (the fewer of the two sides).
-
-    >>> rows = pd.DataFrame({"variant": ["a", "a", "b", "b"] * 2, "benchmark_seed": [0] * 4 + [1] * 4,
-    ...                      "seed": [0, 1] * 4, "x": [1., 3., 0., 0., 5., 7., 1., 1.]})
-    >>> draw_means(rows, "x", "a", "b")
-                    first  second  n_seeds
-    benchmark_seed
-    0                 2.0     0.0        2
-    1                 6.0     1.0        2
-    """
-    rows = pd.DataFrame(rows)
-    if DRAW not in rows.columns or rows[DRAW].isna().all():
-        raise ValueError(f"rows have no {DRAW!r} column: the draw is the unit of replication "
-                         "(run the grid with run_draws)")
-    sides = {}
-    for side, name in (("first", first), ("second", second)):
-        values = rows.loc[rows[by] == name, [DRAW, metric]].dropna()
-        if values.empty:
-            raise KeyError(f"no rows with {by} == {name!r} and a value of {metric!r}")
-        grouped = values.groupby(DRAW)[metric]
-        sides[side] = grouped.mean().astype(float)
-        sides[f"n_{side}"] = grouped.size()
-    table = pd.DataFrame(sides).dropna().sort_index()
-    table["n_seeds"] = table[["n_first", "n_second"]].min(axis=1).astype(int)
-    return table[["first", "second", "n_seeds"]]
 
 
 def paired_power(effect: float, n: int, alpha: float) -> float:

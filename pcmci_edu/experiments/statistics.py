@@ -18,6 +18,12 @@ distribution, or anything about other benchmark draws when a chapter uses one. E
 therefore also carries ``p_sign_flip``, the exact sign-flip p-value, so the reader sees how
 far the t test's assumption carries the conclusion.
 
+Runs on one benchmark draw are not independent replicates: most of the variance of a shifted
+split's score lies between draws. With several draws, ``per_draw=True`` (:func:`draw_means`)
+averages the model seeds within each draw and pairs the draws, the unit of replication;
+:mod:`pcmci_edu.experiments.evidence` builds the chapters' declared primary comparisons,
+equivalence tests and detectable effects on that.
+
 A chapter states several comparisons; each is one test, so the chapter corrects over all of
 them together with Holm's step-down method (:func:`holm`, statsmodels'
 ``multipletests(method="holm")``): :func:`correct_family` concatenates the chapter's tables and
@@ -46,6 +52,9 @@ CLEAR_BELOW = 0.05
 PAIR_ON: tuple[str, ...] = ("benchmark_seed", "seed")
 """The columns that pair two runs: the benchmark draw and the model seed."""
 
+DRAW, SEED = PAIR_ON
+"""The columns of the benchmark draw (the unit of replication) and the model seed (nested in it)."""
+
 COMPARISON_COLUMNS: tuple[str, ...] = ("first", "second", "metric", "n", "mean_diff", "ci_low", "ci_high",
                                        "p", "p_sign_flip", "p_holm", "clear")
 """The columns of a comparison table (:func:`paired_comparisons`, :func:`correct_family`)."""
@@ -63,14 +72,18 @@ def _pair_columns(rows: pd.DataFrame, pair_on: Sequence[str]) -> list[str]:
 
 
 def paired_values(rows: pd.DataFrame, metric: str, first: str, second: str, *, by: str = "variant",
-                  pair_on: Sequence[str] = PAIR_ON) -> tuple[np.ndarray, np.ndarray]:
+                  pair_on: Sequence[str] = PAIR_ON, per_draw: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """The values of ``metric`` for ``first`` and ``second``, matched on ``pair_on`` (pairs with a
-    missing value on either side are dropped).
+    missing value on either side are dropped). ``per_draw``: each side's model seeds averaged
+    within each benchmark draw first, one pair per draw (:func:`draw_means`).
 
     >>> rows = pd.DataFrame({"variant": ["a", "a", "b", "b"], "seed": [0, 1, 1, 0], "x": [1., 2., 5., 4.]})
     >>> paired_values(rows, "x", "a", "b")
     (array([1., 2.]), array([4., 5.]))
     """
+    if per_draw:
+        means = draw_means(rows, metric, first, second, by=by)
+        return means["first"].to_numpy(), means["second"].to_numpy()
     rows = pd.DataFrame(rows)
     keys = _pair_columns(rows, pair_on)
     sides = {}
@@ -85,6 +98,35 @@ def paired_values(rows: pd.DataFrame, metric: str, first: str, second: str, *, b
     joined = pd.concat([sides[first].rename("first"), sides[second].rename("second")], axis=1,
                        join="inner").dropna().sort_index()
     return joined["first"].to_numpy(), joined["second"].to_numpy()
+
+
+def draw_means(rows: pd.DataFrame, metric: str, first: str, second: str, *, by: str = "variant") -> pd.DataFrame:
+    """Each variant's ``metric`` averaged over its model seeds within each draw, for the draws
+    both variants have: columns ``first``, ``second``, ``n_seeds`` (the fewer of the two sides).
+
+    >>> rows = pd.DataFrame({"variant": ["a", "a", "b", "b"] * 2, "benchmark_seed": [0] * 4 + [1] * 4,
+    ...                      "seed": [0, 1] * 4, "x": [1., 3., 0., 0., 5., 7., 1., 1.]})
+    >>> draw_means(rows, "x", "a", "b")
+                    first  second  n_seeds
+    benchmark_seed
+    0                 2.0     0.0        2
+    1                 6.0     1.0        2
+    """
+    rows = pd.DataFrame(rows)
+    if DRAW not in rows.columns or rows[DRAW].isna().all():
+        raise ValueError(f"rows have no {DRAW!r} column: the draw is the unit of replication "
+                         "(run the grid with run_draws)")
+    sides = {}
+    for side, name in (("first", first), ("second", second)):
+        values = rows.loc[rows[by] == name, [DRAW, metric]].dropna()
+        if values.empty:
+            raise KeyError(f"no rows with {by} == {name!r} and a value of {metric!r}")
+        grouped = values.groupby(DRAW)[metric]
+        sides[side] = grouped.mean().astype(float)
+        sides[f"n_{side}"] = grouped.size()
+    table = pd.DataFrame(sides).dropna().sort_index()
+    table["n_seeds"] = table[["n_first", "n_second"]].min(axis=1).astype(int)
+    return table[["first", "second", "n_seeds"]]
 
 
 def _sign_flip_p(differences: np.ndarray) -> float:
@@ -146,13 +188,15 @@ def _with_holm(table: pd.DataFrame) -> pd.DataFrame:
 
 def paired_comparisons(rows: pd.DataFrame, metric: str, pairs: Sequence[tuple[str, str]], *,
                        by: str = "variant", pair_on: Sequence[str] = PAIR_ON,
-                       confidence: float = 0.95) -> pd.DataFrame:
+                       confidence: float = 0.95, per_draw: bool = False) -> pd.DataFrame:
     """One row per pair ``(first, second)``: the paired comparison of ``metric``, first minus second.
 
     Columns :data:`COMPARISON_COLUMNS`: ``n`` pairs, ``mean_diff``, the ``confidence`` t interval
     ``ci_low``-``ci_high``, the paired t test's ``p``, the exact sign-flip ``p_sign_flip``, and
     ``p_holm`` / ``clear`` corrected over this table only; a chapter corrects over all its
-    comparisons with :func:`correct_family`.
+    comparisons with :func:`correct_family`. ``per_draw=True`` makes the benchmark draw the unit
+    (seeds averaged within each draw; ``n`` is then the number of draws), as the evidence
+    standard asks (:mod:`pcmci_edu.experiments.evidence`).
 
     >>> rows = pd.DataFrame({"variant": ["a"] * 3 + ["b"] * 3, "seed": [0, 1, 2] * 2,
     ...                      "acc": [0.70, 0.72, 0.71, 0.50, 0.51, 0.52]})
@@ -161,8 +205,8 @@ def paired_comparisons(rows: pd.DataFrame, metric: str, pairs: Sequence[tuple[st
     [{'first': 'a', 'second': 'b', 'n': 3, 'clear': True}]
     """
     records = [{"first": first, "second": second, "metric": metric,
-                **paired_test(*paired_values(rows, metric, first, second, by=by, pair_on=pair_on),
-                              confidence=confidence)}
+                **paired_test(*paired_values(rows, metric, first, second, by=by, pair_on=pair_on,
+                                             per_draw=per_draw), confidence=confidence)}
                for first, second in pairs]
     table = pd.DataFrame(records, columns=[c for c in COMPARISON_COLUMNS if c not in ("p_holm", "clear")])
     return _with_holm(table)
