@@ -16,7 +16,7 @@ import scipy.stats
 import torch
 
 from pcmci_edu import experiments as ex
-from pcmci_edu.experiments import evidence, runs
+from pcmci_edu.experiments import runs
 
 
 def _draw_rows(effects: dict[str, float], draws=range(5), seeds=(0, 1), draw_sd=0.05, interaction_sd=0.01,
