@@ -82,14 +82,15 @@ every public name is importable from here.
 
 from pcmci_edu.data.benchmark.generator import STOPWORDS, benchmark_config, make_benchmark
 from pcmci_edu.data.benchmark.presets import HOUSEHOLD_OBJECTS, KITCHEN_OBJECTS, PRESETS, Preset
-from pcmci_edu.data.benchmark.probes import (SELECTION_GRID, SELECTION_RULE, probe_report, select_strengths,
+from pcmci_edu.data.benchmark.probes import (ACCURACY_WINDOW, MAP_WINDOW, MIN_SHIFT_LOSS, PREVIOUS_SELECTION_RULE,
+                                             SELECTION_GRID, SELECTION_RULE, probe_report, select_strengths,
                                              zero_shot_scores)
 from pcmci_edu.data.benchmark.splits import (BREAKS, CONFOUNDERS, NO_ACTION, ORACLE_SPLITS, PARTS, PROFILE_DEFAULTS,
                                              SHIFT_SPLITS, SPLITS, Benchmark, BenchmarkConfig, BenchmarkSplit,
                                              BenchmarkTruth, novel_pair_fraction)
 
 __all__ = [
-    "BREAKS", "CONFOUNDERS", "ORACLE_SPLITS", "SHIFT_SPLITS", "novel_pair_fraction", "HOUSEHOLD_OBJECTS", "KITCHEN_OBJECTS", "NO_ACTION", "PARTS", "PRESETS", "PROFILE_DEFAULTS", "SELECTION_GRID",
+    "ACCURACY_WINDOW", "MAP_WINDOW", "MIN_SHIFT_LOSS", "PREVIOUS_SELECTION_RULE", "BREAKS", "CONFOUNDERS", "ORACLE_SPLITS", "SHIFT_SPLITS", "novel_pair_fraction", "HOUSEHOLD_OBJECTS", "KITCHEN_OBJECTS", "NO_ACTION", "PARTS", "PRESETS", "PROFILE_DEFAULTS", "SELECTION_GRID",
     "SELECTION_RULE", "SPLITS", "STOPWORDS", "Benchmark", "BenchmarkConfig", "BenchmarkSplit", "BenchmarkTruth",
     "Preset", "benchmark_config", "make_benchmark", "probe_report", "select_strengths", "zero_shot_scores",
 ]
