@@ -140,7 +140,8 @@ class BenchmarkSplit(VideoDataset):
     ``parts`` gives the four additive parts ``[V, N, D]`` (their sum is ``frames``),
     ``contexts`` the context index of each video, ``script_types`` the grammar each video
     was drawn from (its activity; the latent scene for Charades), ``frame_actions``/
-    ``frame_objects`` the action and object (-1: none) at each sampled frame.
+    ``frame_objects`` the action and object (-1: none) at each sampled frame, ``spliced_types``
+    the script type a codependency shift spliced a chunk from (-1: none).
     """
 
     def __init__(
@@ -158,7 +159,6 @@ class BenchmarkSplit(VideoDataset):
         super().__init__(**arguments)
         self.spliced_types = (np.full(len(script_types), -1, dtype=np.int64) if spliced_types is None
                               else np.asarray(spliced_types, dtype=np.int64))
-        """The script type each video's inserted chunk came from (-1: not spliced)."""
         self.contexts = np.asarray(contexts, dtype=np.int64)
         self.script_types = np.asarray(script_types, dtype=np.int64)
         self.frame_actions = np.asarray(frame_actions, dtype=np.int64)
