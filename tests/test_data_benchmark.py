@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from pcmci_edu.data import Benchmark, BenchmarkSplit, VideoDataset, make_benchmark
-from pcmci_edu.data.benchmark import SPLITS, probe_report
+from pcmci_edu.data.benchmark import ACCURACY_WINDOW, MIN_SHIFT_LOSS, SPLITS, probe_report
 from pcmci_edu.data.labels import BREAKFAST_ACTIONS
 
 
@@ -132,6 +132,34 @@ def test_context_probe_is_at_chance_on_shift_and_confounding_matters(book):
     assert whole["accuracy_test"] - whole["accuracy_test_shift"] > 0.05
     frozen, clean = report.loc[("zero-shot frozen_text", "whole")], report.loc[("zero-shot clean_text", "whole")]
     assert frozen["mAP_test"] - frozen["mAP_test_shift"] > clean["mAP_test"] - clean["mAP_test_shift"] + 0.03
+    # the defaults satisfy SELECTION_RULE: headroom below the ceiling, and the confounding matters
+    low, high = ACCURACY_WINDOW
+    assert low <= whole["accuracy_test"] <= high
+    assert whole["mAP_test"] - whole["mAP_test_shift"] >= MIN_SHIFT_LOSS
+    # the context-only shift sends the context probe to chance; the objects-only shift the objects probe
+    assert abs(context["accuracy_test_shift_context"] - 0.1) < 0.06
+    objects = report.loc[("train", "objects")]
+    assert objects["accuracy_test"] > 0.7 and objects["accuracy_test_shift_objects"] < 0.25
+    assert objects["accuracy_test_shift_context"] == pytest.approx(objects["accuracy_test"])
+
+
+def test_recorded_grid_chose_the_defaults():
+    """results/benchmark_probes.txt (benchmarks/benchmark_generation.py --grid) chose each preset's defaults."""
+    import ast
+    import re
+    from pathlib import Path
+
+    from pcmci_edu.data.benchmark import PRESETS, SELECTION_RULE, benchmark_config
+
+    text = (Path(__file__).resolve().parents[1] / "results" / "benchmark_probes.txt").read_text()
+    assert SELECTION_RULE in text.replace("\n", " ")
+    for preset in PRESETS:
+        match = re.search(rf"^\[{preset}\] grid .*?; chosen: (\{{.*?\}}|None);", text, re.MULTILINE)
+        assert match, f"no grid for {preset} in results/benchmark_probes.txt"
+        chosen = ast.literal_eval(match.group(1))
+        assert chosen is not None, f"{preset}: no eligible setting"
+        config = benchmark_config(preset, "book")
+        assert {name: getattr(config, name) for name in chosen} == chosen, preset
 
 
 def test_determinism_for_a_seed():

@@ -83,7 +83,7 @@ class BenchmarkConfig:
     objects_strength: float = 0.35
     companion_rate: float = 0.8
     """P(an action's segment shows an object): its companion in training, a random one in shift."""
-    noise: float = 4.0
+    noise: float = 7.0
     """Norm of the per-frame Gaussian noise (per-dimension std noise / sqrt(D))."""
     text_contamination: float = 0.7
     modality_gap: float = 0.5
