@@ -3,8 +3,9 @@
 From a preset and a :class:`~pcmci_edu.data.benchmark.splits.BenchmarkConfig` it draws the world
 (compositional label texts, action prototypes, context and object vectors, the companion of each
 action) and then the videos: scripts from the grammars, timing, noise, and the confounders
-(context tied to the activity, companions to the actions) that ``test_shift`` and
-``train_oracle`` redraw independently of the labels. The equations are in
+(context tied to the activity, companions to the actions) that the shifted test splits and
+the oracles redraw independently of the labels, one at a time or jointly; the codependency
+splits recombine the scripts themselves (:meth:`_Generator.splits`). The equations are in
 :mod:`pcmci_edu.data.benchmark`.
 """
 
