@@ -17,11 +17,13 @@ import statistics
 import time
 from pathlib import Path
 
+import pandas as pd
 from tqdm.auto import tqdm
 
 from pcmci_edu.data.benchmark import (
     PRESETS,
     SELECTION_GRID,
+    SPLITS,
     SELECTION_RULE,
     make_benchmark,
     probe_report,
@@ -54,30 +56,39 @@ def main() -> None:
         "",
     ]
     seconds = time_generation("breakfast", "book")
-    timing = (f"breakfast preset, book profile (1357/136/355 videos, N=32, D=128, 6 splits): "
+    timing = (f"breakfast preset, book profile (1357/136/355 videos, N=32, D=128, {len(SPLITS)} splits): "
               f"generation {statistics.median(seconds):.2f} s median of {len(seconds)} "
               f"(runs: {', '.join(f'{s:.2f}' for s in seconds)}); limit 10 s")
     print(timing)
     lines += [timing, ""]
 
     lines += ["Probes of the default strengths (book profile, seed 0). Columns: accuracy (activity, top-1) and",
-              "mAP over all classes, on test and test_shift; rows: which part of the pooled frame features a",
-              "linear probe sees, and the split it was fit on; zero-shot rows score with frozen / clean label text.", ""]
+              "mAP over all classes, on test, the joint test_shift and each confounder's own shift",
+              "(test_shift_context, test_shift_objects, test_shift_codependency); rows: which part of the pooled",
+              "frame features a linear probe sees, and the split it was fit on; zero-shot rows score with frozen /",
+              "clean label text. novel pairs: the fraction of co-occurring action pairs of test_shift_codependency",
+              "(one per video and pair, background left out) that co-occur in no training video.", ""]
     for preset in tqdm(list(PRESETS), desc="probes"):
         bench = make_benchmark(preset, profile="book", seed=0)
         config = bench.config
         lines.append(f"[{preset}] context_strength={config.context_strength} objects_strength={config.objects_strength} "
                      f"noise={config.noise} confounding={config.confounding} companion_rate={config.companion_rate} "
-                     f"text_contamination={config.text_contamination}")
-        lines += probe_report(bench).round(3).to_string(index=False).splitlines()
+                     f"text_contamination={config.text_contamination}; novel pairs in test_shift_codependency "
+                     f"{bench.truth.novel_pairs['test_shift_codependency']:.3f}")
+        with pd.option_context("display.width", 250, "display.max_columns", None):
+            lines += probe_report(bench).round(3).T.to_string(header=False).splitlines()
         lines.append("")
 
     if args.grid:
         lines += ["Strength selection grid (book profile, seed 0). Rule:", SELECTION_RULE, ""]
         for preset in PRESETS:
             table, chosen = select_strengths(preset, progress=True)
-            lines.append(f"[{preset}] grid {SELECTION_GRID}; chosen: {chosen}")
-            lines += table.round(3).to_string(index=False).splitlines()
+            config = make_benchmark(preset, profile="book", seed=0).config
+            defaults = {name: getattr(config, name) for name in ("context_strength", "objects_strength", "noise")}
+            lines.append(f"[{preset}] grid {SELECTION_GRID}; chosen: {chosen}; defaults: {defaults}"
+                         + ("" if chosen in (None, defaults) else "  <-- the defaults differ from the rule's choice"))
+            with pd.option_context("display.width", 250, "display.max_columns", None):
+                lines += table.round(3).to_string(index=False).splitlines()
             lines.append("")
 
     text = "\n".join(lines) + "\n"

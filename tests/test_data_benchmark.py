@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from pcmci_edu.data import Benchmark, BenchmarkSplit, VideoDataset, make_benchmark
-from pcmci_edu.data.benchmark import SPLITS, probe_report
+from pcmci_edu.data.benchmark import ACCURACY_WINDOW, MIN_SHIFT_LOSS, SPLITS, probe_report
 from pcmci_edu.data.labels import BREAKFAST_ACTIONS
 
 
@@ -132,6 +132,34 @@ def test_context_probe_is_at_chance_on_shift_and_confounding_matters(book):
     assert whole["accuracy_test"] - whole["accuracy_test_shift"] > 0.05
     frozen, clean = report.loc[("zero-shot frozen_text", "whole")], report.loc[("zero-shot clean_text", "whole")]
     assert frozen["mAP_test"] - frozen["mAP_test_shift"] > clean["mAP_test"] - clean["mAP_test_shift"] + 0.03
+    # the defaults satisfy SELECTION_RULE: headroom below the ceiling, and the confounding matters
+    low, high = ACCURACY_WINDOW
+    assert low <= whole["accuracy_test"] <= high
+    assert whole["mAP_test"] - whole["mAP_test_shift"] >= MIN_SHIFT_LOSS
+    # the context-only shift sends the context probe to chance; the objects-only shift the objects probe
+    assert abs(context["accuracy_test_shift_context"] - 0.1) < 0.06
+    objects = report.loc[("train", "objects")]
+    assert objects["accuracy_test"] > 0.7 and objects["accuracy_test_shift_objects"] < 0.25
+    assert objects["accuracy_test_shift_context"] == pytest.approx(objects["accuracy_test"])
+
+
+def test_recorded_grid_chose_the_defaults():
+    """results/benchmark_probes.txt (benchmarks/benchmark_generation.py --grid) chose each preset's defaults."""
+    import ast
+    import re
+    from pathlib import Path
+
+    from pcmci_edu.data.benchmark import PRESETS, SELECTION_RULE, benchmark_config
+
+    text = (Path(__file__).resolve().parents[1] / "results" / "benchmark_probes.txt").read_text()
+    assert SELECTION_RULE in text.replace("\n", " ")
+    for preset in PRESETS:
+        match = re.search(rf"^\[{preset}\] grid .*?; chosen: (\{{.*?\}}|None);", text, re.MULTILINE)
+        assert match, f"no grid for {preset} in results/benchmark_probes.txt"
+        chosen = ast.literal_eval(match.group(1))
+        assert chosen is not None, f"{preset}: no eligible setting"
+        config = benchmark_config(preset, "book")
+        assert {name: getattr(config, name) for name in chosen} == chosen, preset
 
 
 def test_determinism_for_a_seed():
@@ -223,3 +251,94 @@ def test_zero_shot_scores_use_frozen_or_clean_text(smoke):
     assert np.all(np.abs(action) <= 1 + 1e-9)  # cosines
     _, clean = zero_shot_scores(test, smoke.truth)
     assert not np.allclose(action, clean)
+
+
+def test_split_names_and_what_each_breaks(book):
+    from pcmci_edu.data.benchmark import BREAKS, CONFOUNDERS, ORACLE_SPLITS, SHIFT_SPLITS
+
+    assert CONFOUNDERS == {"context": "C", "objects": "H", "codependency": "I"}
+    assert SHIFT_SPLITS == {"context": "test_shift_context", "objects": "test_shift_objects",
+                            "codependency": "test_shift_codependency", "joint": "test_shift"}
+    assert ORACLE_SPLITS == {"context": "train_oracle_context", "objects": "train_oracle_objects",
+                             "codependency": "train_oracle_codependency", "joint": "train_oracle"}
+    assert set(BREAKS) == set(SPLITS) and book.truth.breaks == BREAKS
+    for confounder, node in CONFOUNDERS.items():
+        assert BREAKS[SHIFT_SPLITS[confounder]] == BREAKS[ORACLE_SPLITS[confounder]] == (node,)
+    assert BREAKS["test_shift"] == BREAKS["train_oracle"] == ("C", "H")
+    for name in SPLITS:
+        assert book.truth.confounding[name] == (0.0 if "C" in BREAKS[name] else book.config.confounding)
+        assert book.truth.objects_follow_actions[name] == ("H" not in BREAKS[name])
+
+
+def _home_rate(bench, split):
+    return float(np.mean(split.contexts // bench.config.contexts_per_activity == split.script_types))
+
+
+def _companion_rate(bench, split):
+    companion = bench.truth.companion_index
+    with_action = companion[split.frame_actions] >= 0
+    return float((split.frame_objects == companion[split.frame_actions])[with_action].mean())
+
+
+@pytest.mark.parametrize("source, prefix", [("test", "test_shift"), ("train", "train_oracle")])
+def test_context_and_objects_shifts_change_only_their_confounder(book, source, prefix):
+    kept, joint = book[source], book[prefix]
+    context, objects = book[f"{prefix}_context"], book[f"{prefix}_objects"]
+    for split in (joint, context, objects):  # same videos: scripts, timing, labels, noise
+        np.testing.assert_array_equal(split.frame_actions, kept.frame_actions)
+        np.testing.assert_array_equal(split.actions, kept.actions)
+        np.testing.assert_array_equal(split.activities, kept.activities)
+        np.testing.assert_allclose(split.parts["noise"], kept.parts["noise"], atol=1e-5)
+    # context only: the context redrawn, the objects of each frame kept
+    np.testing.assert_array_equal(context.frame_objects, kept.frame_objects)
+    assert _home_rate(book, kept) > 0.85 and abs(_home_rate(book, context) - 0.1) < 0.05
+    # objects only: the contexts kept, objects independent of the actions at the same rate
+    np.testing.assert_array_equal(objects.contexts, kept.contexts)
+    assert _companion_rate(book, kept) > 0.7 and _companion_rate(book, objects) < 0.1
+    assert abs((objects.frame_objects >= 0).mean() - (kept.frame_objects >= 0).mean()) < 0.05
+    # the joint shift is exactly both redraws together
+    np.testing.assert_array_equal(joint.contexts, context.contexts)
+    np.testing.assert_array_equal(joint.frame_objects, objects.frame_objects)
+
+
+@pytest.mark.parametrize("source, prefix", [("test", "test_shift"), ("train", "train_oracle")])
+def test_codependency_shift_recombines_scripts_and_keeps_the_other_rules(book, source, prefix):
+    kept, spliced = book[source], book[f"{prefix}_codependency"]
+    np.testing.assert_array_equal(spliced.activities, kept.activities)      # label: the majority activity
+    np.testing.assert_array_equal(spliced.contexts, kept.contexts)          # context as in the source
+    np.testing.assert_allclose(spliced.parts["noise"], kept.parts["noise"], atol=1e-5)
+    assert _companion_rate(book, spliced) > 0.7                             # objects follow companions
+    assert np.all(spliced.actions >= kept.actions)                          # the own script is kept whole
+    assert np.all(spliced.spliced_types != spliced.script_types)
+    for v in range(len(kept)):
+        own = len(kept.segments[v]) - 2                                      # without SIL before and after
+        inserted = len(spliced.segments[v]) - 2 - own
+        assert 1 <= inserted <= own and (inserted < own or own == 1)
+    # many of its co-occurring pairs never co-occur in training; none in the unshifted splits
+    assert book.truth.novel_pairs[f"{prefix}_codependency"] > 0.3
+    assert book.truth.novel_pairs["test"] < 0.01 and book.truth.novel_pairs["train"] == 0.0
+
+
+def test_novel_pair_fraction_counts_pairs_unseen_in_training():
+    from pcmci_edu.data.benchmark import novel_pair_fraction
+
+    class Labels:
+        def __init__(self, rows):
+            self.actions = np.asarray(rows, dtype=np.float32)
+
+    train = Labels([[1, 1, 1, 0, 0], [1, 0, 0, 1, 1]])
+    assert novel_pair_fraction(Labels([[1, 1, 1, 0, 0]]), train, background_index=0) == 0.0
+    assert novel_pair_fraction(Labels([[1, 1, 0, 1, 0]]), train, background_index=0) == 1.0
+    assert novel_pair_fraction(Labels([[0, 1, 1, 1, 0]]), train) == pytest.approx(2 / 3)
+
+
+@pytest.mark.parametrize("preset", ["coin", "charades"])
+def test_every_preset_has_the_per_confounder_splits(preset):
+    bench = make_benchmark(preset, profile="book", seed=0)
+    test, spliced = bench["test"], bench["test_shift_codependency"]
+    np.testing.assert_array_equal(bench["test_shift_context"].frame_objects, test.frame_objects)
+    np.testing.assert_array_equal(bench["test_shift_objects"].contexts, test.contexts)
+    np.testing.assert_array_equal(spliced.contexts, test.contexts)
+    nonempty = test.actions.sum(1) > 0
+    assert np.all(spliced.spliced_types[nonempty] >= 0) and np.all(spliced.spliced_types[~nonempty] == -1)
+    assert bench.truth.novel_pairs["test_shift_codependency"] > 0.3

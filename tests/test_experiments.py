@@ -41,6 +41,11 @@ def test_the_ablation_matches_the_poster_rows():
 
 def test_references_and_controls_exist():
     assert ex.get_variant("oracle").train_split == "train_oracle"
+    from pcmci_edu.data.benchmark import ORACLE_SPLITS
+    for confounder, variant in ex.ORACLE_VARIANTS.items():
+        assert ex.get_variant(variant).train_split == ORACLE_SPLITS[confounder]
+        assert not ex.get_variant(variant).interventions
+    assert set(ex.TARGETS.values()) == {"context", "objects", "codependency"}
     assert ex.get_variant("base_attention_pool").interventions == ()
     assert ex.get_variant("base_attention_pool").option_dict  # differs from the base by an option
     for name in ex.BEYOND_THE_PAPER:
@@ -240,10 +245,16 @@ def test_one_run_on_the_smoke_benchmark_gives_a_consistent_row(smoke_benchmark, 
     settings = ex.RunSettings.for_profile("smoke")
     frame = ex.run_grid(["base"], [0], smoke_benchmark, settings, tmp_path, progress=False)
     row = frame.iloc[0]
-    for split in ("test", "shift", "masked"):
+    for split in ("test", "shift", "shift_context", "shift_objects", "shift_codependency", "masked"):
         for metric in ex.HEADLINE_METRICS:
             assert 0.0 <= row[f"{metric}_{split}"] <= 1.0, (metric, split)
     assert row["gap_accuracy"] == pytest.approx(row["accuracy_test"] - row["accuracy_shift"])
+    for confounder in ("context", "objects", "codependency"):
+        assert row[f"gap_mAP_all_classes_{confounder}"] == pytest.approx(
+            row["mAP_all_classes_test"] - row[f"mAP_all_classes_shift_{confounder}"])
+    # the shifts are different splits, so their measures are not copies of one another
+    assert len({row["mAP_all_classes_shift_context"], row["mAP_all_classes_shift_objects"],
+                row["mAP_all_classes_shift_codependency"]}) == 3
     assert row["masked_score_ratio"] == pytest.approx(
         row["true_activity_score_masked"] / row["true_activity_score_test"])
     assert row["parameters"] > 0 and row["flops"] > 0 and row["step_seconds"] > 0

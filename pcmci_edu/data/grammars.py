@@ -153,6 +153,22 @@ def sample_script(grammar: Grammar, rng: np.random.Generator) -> list[str]:
             return sequence
 
 
+def splice_script(own: list, other: list, rng: np.random.Generator) -> list:
+    """``own`` with a contiguous chunk of ``other`` inserted at a random cut (a codependency shift).
+
+    The chunk has ``min(len(other), max(1, (len(own) + 1) // 2))`` actions, so ``own``
+    contributes strictly more actions than ``other`` whenever it has two or more (and as many
+    when it has one): the spliced video's label stays ``own``'s activity.
+
+    >>> splice_script(["a", "b", "c", "d"], ["x", "y", "z"], np.random.default_rng(0))
+    ['a', 'b', 'c', 'y', 'z', 'd']
+    """
+    size = min(len(other), max(1, (len(own) + 1) // 2))
+    start = int(rng.integers(len(other) - size + 1))
+    cut = int(rng.integers(len(own) + 1))
+    return [*own[:cut], *other[start:start + size], *own[cut:]]
+
+
 def action_roles(grammars: dict[str, Grammar]) -> dict[str, dict[str, list[str]]]:
     """Per action: the activities that use it, and the actions it excludes (same step).
 

@@ -18,6 +18,7 @@ chapter reuses them. One idea per module:
   verdicts and the chapters' evidence files;
 - :mod:`~pcmci_edu.experiments.chapter7`: chapter 7's computed conclusions and results file;
 - :mod:`~pcmci_edu.experiments.probes`: looking inside a trained model (chapters 4-6);
+- :mod:`~pcmci_edu.experiments.mechanisms`: does each intervention act on its own confounder;
 - :mod:`~pcmci_edu.experiments.plots`: bar charts of the summary tables, forest plots.
 
 Every public name is importable from here (``from pcmci_edu import experiments as ex``).
@@ -36,7 +37,7 @@ from pcmci_edu.experiments.evidence import (EVIDENCE_VERSION, FAMILY_COLUMNS, PR
                                             minimum_detectable_effect, paired_power, per_draw_comparison,
                                             split_of_column, summary_table, verdict, verdict_markdown, wide_rows,
                                             write_evidence)
-from pcmci_edu.experiments.evaluation import (HEADLINE_METRICS, SPLIT_SUFFIX, evaluate_model,
+from pcmci_edu.experiments.evaluation import (HEADLINE_METRICS, SHIFT_SUFFIXES, SPLIT_SUFFIX, evaluate_model,
                                               predict_probabilities, predict_scores, split_measures, zero_shot)
 from pcmci_edu.experiments.plots import forest_plot, plot_summary
 from pcmci_edu.experiments.probes import (activities_per_action, attention_on_own_action, frame_truth,
@@ -51,9 +52,11 @@ from pcmci_edu.experiments.statistics import (CLEAR_BELOW, COMPARISON_COLUMNS, D
                                               family_size, holm, lookup, paired_comparisons, paired_test,
                                               paired_values, rank_correlation, repeated_measures_test)
 from pcmci_edu.experiments.tables import SUMMARY_METRICS, format_table, summarize
-from pcmci_edu.experiments.variants import (ABLATION, INTERVENTION_NAMES, ORDER_VARIANTS, ORDERS, PCMCI_ORDER,
-                                            POSTER_ABLATION, POSTER_ORDERS, REFERENCES, VARIANTS, Variant,
-                                            get_variant, order_name)
+from pcmci_edu.experiments.mechanisms import (codependency_margin, context_decodability, context_variance_share,
+                                              label_companion_alignment, pooled_video_vectors)
+from pcmci_edu.experiments.variants import (ABLATION, INTERVENTION_NAMES, ORACLE_VARIANTS, ORDER_VARIANTS, ORDERS,
+                                            PCMCI_ORDER, POSTER_ABLATION, POSTER_ORDERS, REFERENCES, TARGETS,
+                                            VARIANTS, Variant, get_variant, order_name)
 
 __all__ = [
     "DRAW", "SEED", "EVIDENCE_VERSION", "FAMILY_COLUMNS", "PRIMARY_FAMILIES", "SPLIT_SUFFIXES", "VERDICTS", "PrimaryComparison",
@@ -61,6 +64,8 @@ __all__ = [
     "draw_means", "draws_for_profile", "forest_plot", "format_p", "in_distribution_metric", "load_evidence",
     "long_rows", "minimum_detectable_effect", "paired_power", "per_draw_comparison", "run_draws", "seeds_per_draw",
     "split_of_column", "summary_table", "verdict", "verdict_markdown", "wide_rows", "write_evidence",
+    "ORACLE_VARIANTS", "SHIFT_SUFFIXES", "TARGETS", "codependency_margin", "context_decodability",
+    "context_variance_share", "label_companion_alignment", "pooled_video_vectors",
     "ABLATION", "BEYOND_THE_PAPER", "CLEAR_BELOW", "COMPARISON_COLUMNS", "FINGERPRINT_PATHS",
     "HARNESS_VERSION", "HEADLINE_METRICS", "INTERVENTION_NAMES", "ORDERS", "ORDER_VARIANTS", "PACKAGE_ROOT",
     "PAIR_ON", "PCMCI_ORDER", "RESULT_COLUMNS", "POSTER_ABLATION", "POSTER_ORDERS", "REFERENCES", "RunCache", "RunSettings",

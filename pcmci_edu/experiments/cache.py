@@ -41,8 +41,9 @@ and the harness that trains a variant and measures it)."""
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 """The folder of the package ``pcmci_edu``: :data:`FINGERPRINT_PATHS` are relative to it."""
 
-HARNESS_VERSION = 3
-"""Bumped when what a row holds changes (3: every mAP ranks raw logits, not float32 sigmoids)."""
+HARNESS_VERSION = 4
+"""Bumped when what a row holds changes (3: every mAP ranks raw logits, not float32 sigmoids;
+4: every confounder's own shifted split measured, ``<metric>_shift_<confounder>``)."""
 
 
 def _code_without_docstrings(source: str) -> str:

@@ -1,7 +1,9 @@
 """How a trained model (or the zero-shot text prior) is measured: one row of numbers per run.
 
 :func:`evaluate_model` gives accuracy and both mAP conventions (:mod:`pcmci_edu.metrics`) on
-``test``, ``test_shift`` and ``test_masked``, the shift gap, and the masking probe; every run of
+``test``, on the joint ``test_shift`` and on the shift of each confounder alone
+(``test_shift_context``, ``test_shift_objects``, ``test_shift_codependency``), on
+``test_masked``, the shift gaps, and the masking probe; every run of
 chapters 3-7 goes through it. :func:`zero_shot` measures the frozen text prior with no training
 (chapter 3).
 
@@ -72,16 +74,28 @@ def split_measures(activity_scores: np.ndarray | None, action_scores: np.ndarray
     return {name: float(value) for name, value in measures.items()}
 
 
-SPLIT_SUFFIX: dict[str, str] = {"test": "test", "test_shift": "shift", "test_masked": "masked"}
+SPLIT_SUFFIX: dict[str, str] = {
+    "test": "test", "test_shift": "shift", "test_masked": "masked",
+    "test_shift_context": "shift_context", "test_shift_objects": "shift_objects",
+    "test_shift_codependency": "shift_codependency",
+}
+"""Evaluated split -> the suffix of its columns (``accuracy_shift_context``, ...)."""
+
+SHIFT_SUFFIXES: dict[str, str] = {"joint": "shift", "context": "shift_context", "objects": "shift_objects",
+                                  "codependency": "shift_codependency"}
+"""Confounder (as in :data:`pcmci_edu.data.benchmark.SHIFT_SPLITS`) -> its shifted split's column suffix."""
 
 HEADLINE_METRICS: tuple[str, ...] = ("accuracy", "mAP_all_classes", "mAP_present_classes")
 
 
 def evaluate_model(model: torch.nn.Module, benchmark: Mapping[str, Any]) -> dict[str, float]:
-    """The row's measures of a trained model on ``test``, ``test_shift`` and ``test_masked``.
+    """The row's measures of a trained model on ``test``, every shifted split and ``test_masked``.
 
-    Keys: ``<metric>_<split>`` for split suffixes ``test``, ``shift``, ``masked``; the shift gap
-    ``gap_<metric>`` = test minus test_shift; the masking probe ``masked_accuracy`` (activity
+    Keys: ``<metric>_<suffix>`` for the suffixes of :data:`SPLIT_SUFFIX` (``test``, ``shift``
+    for the joint shift, ``shift_context``, ``shift_objects``, ``shift_codependency``,
+    ``masked``; splits the benchmark lacks are skipped); the gaps, derived values to show
+    beside both accuracies, never alone: ``gap_<metric>`` = test minus the joint shift and
+    ``gap_<metric>_<confounder>`` = test minus that confounder's shift; the masking probe ``masked_accuracy`` (activity
     accuracy with the action part removed) and ``masked_score_ratio`` (the mean score of the
     true activity, masked over unmasked: a causal model's falls well below 1).
     """
@@ -94,8 +108,10 @@ def evaluate_model(model: torch.nn.Module, benchmark: Mapping[str, Any]) -> dict
         for name, value in split_measures(activity_scores, action_scores, dataset).items():
             row[f"{name}_{suffix}"] = value
     for metric in HEADLINE_METRICS:
-        if f"{metric}_shift" in row:
-            row[f"gap_{metric}"] = row[f"{metric}_test"] - row[f"{metric}_shift"]
+        for confounder, suffix in SHIFT_SUFFIXES.items():
+            if f"{metric}_{suffix}" in row:
+                name = f"gap_{metric}" if confounder == "joint" else f"gap_{metric}_{confounder}"
+                row[name] = row[f"{metric}_test"] - row[f"{metric}_{suffix}"]
     if "accuracy_masked" in row:
         row["masked_accuracy"] = row["accuracy_masked"]
         row["masked_true_score"] = row["true_activity_score_masked"]

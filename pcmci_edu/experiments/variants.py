@@ -27,8 +27,11 @@ class Variant:
     ``interventions`` is the order in which ICH, ICI and IVC are applied (``()`` is the base);
     ``options`` are extra :class:`pcmci_edu.model.ModelConfig` fields (a capacity control, a
     reading of an intervention, frozen text); ``train_split`` names the split it trains on
-    (``"train_oracle"`` for the oracle, whose confounders are broken).
+    (``"train_oracle"`` for the oracle, whose context and objects are broken;
+    ``"train_oracle_<confounder>"`` for the oracle of one confounder).
 
+    >>> VARIANTS["oracle_objects"].train_split
+    'train_oracle_objects'
     >>> VARIANTS["pcmci"].interventions
     ('ich', 'ici', 'ivc')
     >>> VARIANTS["order_ivc_ich_ici"].label
@@ -92,6 +95,17 @@ def _variants() -> dict[str, Variant]:
                 description="the base with the frozen text embeddings as a fixed classifier"),
         Variant("oracle", (), train_split="train_oracle", title="Oracle (unconfounded train)",
                 description="the base trained on train_oracle, where the confounders are broken"),
+        Variant("oracle_context", (), train_split="train_oracle_context", title="Oracle, context broken",
+                description="the base trained on train_oracle_context: context independent of the "
+                            "activity, objects and scripts as in train (IVC's reference)"),
+        Variant("oracle_objects", (), train_split="train_oracle_objects", title="Oracle, objects broken",
+                description="the base trained on train_oracle_objects: objects independent of the "
+                            "actions, context and scripts as in train (ICH's reference)"),
+        Variant("oracle_codependency", (), train_split="train_oracle_codependency",
+                title="Oracle, codependency broken",
+                description="the base trained on train_oracle_codependency: scripts spliced across "
+                            "activities, context and companions following the training rules "
+                            "(ICI's reference)"),
         Variant("ich", ("ich",), title="ICH (per-video tokens)",
                 description="ICH with V^P = the video's own frozen frame tokens (default)"),
         Variant("ich_dictionary", ("ich",), (("ich_visual_tokens", "dictionary"),),
@@ -144,6 +158,13 @@ ORDER_VARIANTS: tuple[str, ...] = tuple(
 
 REFERENCES: tuple[str, ...] = ("oracle", "base_attention_pool")
 """The two references of every comparison: the oracle and the capacity control."""
+
+ORACLE_VARIANTS: dict[str, str] = {"context": "oracle_context", "objects": "oracle_objects",
+                                   "codependency": "oracle_codependency", "joint": "oracle"}
+"""Confounder -> the oracle variant trained with it alone broken (its split: ``ORACLE_SPLITS``)."""
+
+TARGETS: dict[str, str] = {"ivc": "context", "ich": "objects", "ici": "codependency"}
+"""Intervention -> the confounder it targets (IVC: C, ICH: H, ICI: I): its shift and its oracle."""
 
 
 def get_variant(name: str | Variant) -> Variant:

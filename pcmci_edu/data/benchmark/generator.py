@@ -3,8 +3,9 @@
 From a preset and a :class:`~pcmci_edu.data.benchmark.splits.BenchmarkConfig` it draws the world
 (compositional label texts, action prototypes, context and object vectors, the companion of each
 action) and then the videos: scripts from the grammars, timing, noise, and the confounders
-(context tied to the activity, companions to the actions) that ``test_shift`` and
-``train_oracle`` redraw independently of the labels. The equations are in
+(context tied to the activity, companions to the actions) that the shifted test splits and
+the oracles redraw independently of the labels, one at a time or jointly; the codependency
+splits recombine the scripts themselves (:meth:`_Generator.splits`). The equations are in
 :mod:`pcmci_edu.data.benchmark`.
 """
 
@@ -18,9 +19,10 @@ import numpy as np
 import torch
 
 from pcmci_edu.data.benchmark.presets import KITCHEN_OBJECTS, PRESETS, Preset
-from pcmci_edu.data.benchmark.splits import (NO_ACTION, PROFILE_DEFAULTS, SPLITS, Benchmark, BenchmarkConfig,
-                                             BenchmarkSplit, BenchmarkTruth, _unit, _with_zero_row)
-from pcmci_edu.data.grammars import grammar_actions, sample_script
+from pcmci_edu.data.benchmark.splits import (BREAKS, NO_ACTION, PROFILE_DEFAULTS, SPLITS, Benchmark,
+                                             BenchmarkConfig, BenchmarkSplit, BenchmarkTruth, _unit, _with_zero_row,
+                                             novel_pair_fraction)
+from pcmci_edu.data.grammars import grammar_actions, sample_script, splice_script
 from pcmci_edu.profile import resolve_profile
 
 
@@ -46,13 +48,15 @@ def benchmark_config(preset: str = "breakfast", profile: str | None = "book", se
 
 
 def make_benchmark(preset: str = "breakfast", profile: str | None = "book", seed: int = 0, **overrides) -> Benchmark:
-    """Generate the benchmark: splits ``train, val, test, test_shift, test_masked, train_oracle``.
+    """Generate the benchmark: the splits of :data:`~pcmci_edu.data.benchmark.splits.SPLITS`.
 
     ``overrides`` replace :class:`BenchmarkConfig` fields (e.g. ``confounding=0.5``).
 
     >>> bench = make_benchmark("breakfast", profile="smoke", seed=0)
-    >>> sorted(bench)
-    ['test', 'test_masked', 'test_shift', 'train', 'train_oracle', 'val']
+    >>> list(bench)[:6]
+    ['train', 'val', 'test', 'test_shift', 'test_masked', 'train_oracle']
+    >>> [name for name in bench if name.startswith("test_shift_")]
+    ['test_shift_context', 'test_shift_objects', 'test_shift_codependency']
     >>> bench["train"][0]["frames"].shape
     torch.Size([8, 32])
     """
@@ -60,6 +64,9 @@ def make_benchmark(preset: str = "breakfast", profile: str | None = "book", seed
     start = time.perf_counter()
     generator = _Generator(PRESETS[preset](), config)
     splits = generator.splits()
+    for name in splits:
+        generator.truth.novel_pairs[name] = novel_pair_fraction(splits[name], splits["train"],
+                                                                generator.truth.background_index)
     return Benchmark(splits, generator.truth, config, time.perf_counter() - start)
 
 
@@ -76,6 +83,8 @@ class _Content:
     frame_actions: np.ndarray
     frame_segments: np.ndarray
     noise: np.ndarray
+    spliced_types: np.ndarray | None = None
+    """Script type of the chunk spliced into each video (-1: none); None for unspliced content."""
 
 
 class _Generator:
@@ -144,9 +153,8 @@ class _Generator:
                 contaminated_activity.append(_unit(own + 0.5 * contaminated[members].mean(0)))
             clean_activity, contaminated_activity = np.stack(clean_activity), np.stack(contaminated_activity)
         self.text_features = (contaminated, contaminated_activity)
-        confounding = dict(train=config.confounding, val=config.confounding, test=config.confounding,
-                           test_shift=0.0, test_masked=config.confounding, train_oracle=0.0)
-        follows = {s: s not in ("test_shift", "train_oracle") for s in SPLITS}
+        confounding = {s: 0.0 if "C" in BREAKS[s] else config.confounding for s in SPLITS}
+        follows = {s: "H" not in BREAKS[s] for s in SPLITS}
         return BenchmarkTruth(
             companions={preset.action_names[k]: object_names[o] for k, o in enumerate(companion_index) if o >= 0},
             companion_index=companion_index,
@@ -164,41 +172,81 @@ class _Generator:
             context_vectors=contexts.astype(np.float32),
             object_vectors=(config.objects_strength * object_directions).astype(np.float32),
             grammars=dict(preset.grammars),
+            breaks=dict(BREAKS),
+            background_index=-1 if preset.background is None else self.action_index[preset.background],
         )
 
     # -- content: scripts, timing and noise -------------------------------------------
     def _content(self, count: int) -> _Content:
-        config, preset, rng = self.config, self.preset, self.rng
+        preset, rng = self.preset, self.rng
         scripts = preset.script_names
         activities = rng.permutation(np.arange(count) % len(scripts))
-        frames = config.num_frames
-        multi_hot = np.zeros((count, len(preset.action_names)), dtype=np.float32)
-        frame_actions = np.zeros((count, frames), dtype=np.int64)
-        frame_segments = np.zeros((count, frames), dtype=np.int64)
-        segments: list[list[tuple[int, float, float]]] = []
-        scripts_drawn: list[np.ndarray] = []
-        background = self.action_index.get(preset.background) if preset.background else None
+        drawn = []
         for v in range(count):
             script = [self.action_index[a] for a in sample_script(preset.grammars[scripts[activities[v]]], rng)]
             if preset.empty_rate and rng.random() < preset.empty_rate:
                 script = [NO_ACTION]  # a video in which no labelled action happens
-            lengths = rng.gamma(4.0, 0.25, size=len(script))
-            if background is not None:
-                script = [background, *script, background]
-                lengths = np.concatenate([[0.4 * rng.random() + 0.1], lengths, [0.4 * rng.random() + 0.1]])
-            duration = config.mean_duration_s * rng.lognormal(0.0, 0.4)
-            ends = np.cumsum(lengths) / lengths.sum() * duration
+            drawn.append(self._timed(script))
+        return self._assemble(activities, drawn, self._noise(count))
+
+    def _spliced_content(self, content: _Content) -> _Content:
+        """The codependency shift of ``content``: each video's own script (same activity, same
+        noise) with a chunk of a script drawn from another script type spliced in
+        (:func:`~pcmci_edu.data.grammars.splice_script`); timing redrawn. Empty videos stay empty.
+        """
+        preset, rng = self.preset, self.rng
+        names = preset.script_names
+        background = 1 if preset.background is not None else 0
+        others = np.full(len(content.scripts), -1, dtype=np.int64)
+        drawn = []
+        for v, script in enumerate(content.scripts):
+            own = script[background:len(script) - background].tolist()
+            if own != [NO_ACTION]:
+                choices = [t for t in range(len(names)) if t != content.activities[v]]
+                others[v] = choices[rng.integers(len(choices))]
+                other = [self.action_index[a] for a in sample_script(preset.grammars[names[others[v]]], rng)]
+                own = splice_script(own, other, rng)
+            drawn.append(self._timed(own))
+        spliced = self._assemble(content.activities, drawn, content.noise)
+        spliced.spliced_types = others
+        return spliced
+
+    def _timed(self, script: list[int]) -> tuple[list[int], np.ndarray]:
+        """A script with its background segments and its segment end times (seconds)."""
+        config, rng = self.config, self.rng
+        lengths = rng.gamma(4.0, 0.25, size=len(script))
+        if self.preset.background is not None:
+            background = self.action_index[self.preset.background]
+            script = [background, *script, background]
+            lengths = np.concatenate([[0.4 * rng.random() + 0.1], lengths, [0.4 * rng.random() + 0.1]])
+        duration = config.mean_duration_s * rng.lognormal(0.0, 0.4)
+        return script, np.cumsum(lengths) / lengths.sum() * duration
+
+    def _noise(self, count: int) -> np.ndarray:
+        config = self.config
+        noise = self.rng.standard_normal((count, config.num_frames, config.feature_dim), dtype=np.float32)
+        noise *= config.noise / np.sqrt(config.feature_dim)
+        return noise
+
+    def _assemble(self, activities: np.ndarray, drawn: list[tuple[list[int], np.ndarray]],
+                  noise: np.ndarray) -> _Content:
+        """Labels and the action at each sampled frame from timed scripts."""
+        count, frames = len(drawn), self.config.num_frames
+        multi_hot = np.zeros((count, len(self.preset.action_names)), dtype=np.float32)
+        frame_actions = np.zeros((count, frames), dtype=np.int64)
+        frame_segments = np.zeros((count, frames), dtype=np.int64)
+        segments: list[list[tuple[int, float, float]]] = []
+        scripts_drawn: list[np.ndarray] = []
+        for v, (script, ends) in enumerate(drawn):
             starts = np.concatenate([[0.0], ends[:-1]])
             segments.append([(int(k), round(float(s), 2), round(float(e), 2))
                              for k, s, e in zip(script, starts, ends) if k != NO_ACTION])
             multi_hot[v, [k for k in script if k != NO_ACTION]] = 1.0
             scripts_drawn.append(np.asarray(script, dtype=np.int64))
-            times = (np.arange(frames) + 0.5) / frames * duration
+            times = (np.arange(frames) + 0.5) / frames * ends[-1]
             which = np.minimum(np.searchsorted(ends, times, side="right"), len(script) - 1)
             frame_segments[v] = which
             frame_actions[v] = np.asarray(script)[which]
-        noise = rng.standard_normal((count, frames, config.feature_dim), dtype=np.float32)
-        noise *= config.noise / np.sqrt(config.feature_dim)
         return _Content(activities, scripts_drawn, multi_hot, segments, frame_actions, frame_segments, noise)
 
     # -- confounders: context and objects -----------------------------------------------
@@ -252,18 +300,39 @@ class _Generator:
             frame_objects=frame_objects,
             action_visible=action_visible,
             truth=truth,
+            spliced_types=content.spliced_types,
         )
 
     def splits(self) -> dict[str, BenchmarkSplit]:
+        """Every split of SPLITS. Shifts and oracles reuse their source's content and noise, and
+        the confounders they do not break: ``test_shift`` and ``train_oracle`` redraw context
+        and objects, ``*_context`` only the context, ``*_objects`` only the objects (the very
+        redraws of the joint split), ``*_codependency`` splices the scripts and keeps the
+        source's contexts, its objects following the new actions' companions as in training.
+        """
         config, confounding = self.config, self.truth.confounding
         train, val, test = self._content(config.num_train), self._content(config.num_val), self._content(config.num_test)
         out: dict[str, BenchmarkSplit] = {}
         for name, content in (("train", train), ("val", val), ("test", test)):
             out[name] = self._split(name, content, self._contexts(content.activities, confounding[name]),
                                     self._objects(content, True), True)
-        shift_contexts = self._contexts(test.activities, confounding["test_shift"])
-        out["test_shift"] = self._split("test_shift", test, shift_contexts, self._objects(test, False), True)
-        out["test_masked"] = self._split("test_masked", test, out["test"].contexts, out["test"].frame_objects, False)
-        oracle_contexts = self._contexts(train.activities, confounding["train_oracle"])
-        out["train_oracle"] = self._split("train_oracle", train, oracle_contexts, self._objects(train, False), True)
-        return out
+        redrawn: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for source, shift in (("test", "test_shift"), ("train", "train_oracle")):
+            content = test if source == "test" else train
+            contexts = self._contexts(content.activities, confounding[shift])
+            objects = self._objects(content, False)
+            redrawn[source] = (contexts, objects)
+            out[shift] = self._split(shift, content, contexts, objects, True)
+            if source == "test":
+                out["test_masked"] = self._split("test_masked", test, out["test"].contexts,
+                                                 out["test"].frame_objects, False)
+        for source, prefix in (("test", "test_shift"), ("train", "train_oracle")):
+            content, kept = (test if source == "test" else train), out[source]
+            contexts, objects = redrawn[source]
+            out[f"{prefix}_context"] = self._split(f"{prefix}_context", content, contexts, kept.frame_objects, True)
+            out[f"{prefix}_objects"] = self._split(f"{prefix}_objects", content, kept.contexts, objects, True)
+        for source, prefix in (("test", "test_shift"), ("train", "train_oracle")):
+            spliced = self._spliced_content(test if source == "test" else train)
+            name = f"{prefix}_codependency"
+            out[name] = self._split(name, spliced, out[source].contexts, self._objects(spliced, True), True)
+        return {name: out[name] for name in SPLITS}

@@ -94,7 +94,7 @@ def _coin_preset() -> Preset:
         background=None,
         sizes={"smoke": (110, 33, 66), "book": (1100, 110, 330), "full": (1100, 110, 330)},
         object_names=HOUSEHOLD_OBJECTS,
-        defaults=dict(context_strength=0.7, objects_strength=0.7),
+        defaults=dict(context_strength=0.7, objects_strength=0.7, noise=12.0),
     )
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from pcmci_edu.data.benchmark.generator import make_benchmark
-from pcmci_edu.data.benchmark.splits import Benchmark, BenchmarkSplit, BenchmarkTruth, _unit
+from pcmci_edu.data.benchmark.splits import SHIFT_SPLITS, Benchmark, BenchmarkSplit, BenchmarkTruth, _unit
 from pcmci_edu.data.dataset import VideoDataset
 
 
@@ -50,7 +50,8 @@ def probe_report(bench: Benchmark, parts: tuple[str, ...] = ("context", "action"
     frozen (contaminated) label text features and the clean ones. For each training split and part, a multinomial logistic regression predicts the activity
     (top-1 accuracy) and a ridge regression scores the atomic actions (mAP over all classes);
     both are fit on the part pooled over frames and evaluated on the same part of ``test``
-    and ``test_shift``. ``"whole"`` is the frames themselves. The oracle split is probed on
+    and of every shifted split (:data:`SHIFT_SPLITS`: ``test_shift`` and each confounder's
+    own) the benchmark has. ``"whole"`` is the frames themselves. The oracle split is probed on
     the whole features only. A context-leaning scorer shows as a large test -> test_shift gap.
     """
     import pandas as pd
@@ -58,6 +59,7 @@ def probe_report(bench: Benchmark, parts: tuple[str, ...] = ("context", "action"
 
     from pcmci_edu.metrics import mean_average_precision, top1_accuracy
 
+    tests = ["test", *(name for name in SHIFT_SPLITS.values() if name in bench)]
     rows = []
     for train_name in train_splits:
         train = bench[train_name]
@@ -69,7 +71,7 @@ def probe_report(bench: Benchmark, parts: tuple[str, ...] = ("context", "action"
             classifier = None
             if train.has_activities:
                 classifier = LogisticRegression(max_iter=500, C=1.0).fit(features / scale, train.activities)
-            for test_name in ("test", "test_shift"):
+            for test_name in tests:
                 test = bench[test_name]
                 pooled = _pooled(test, part) / scale
                 if classifier is not None:
@@ -78,7 +80,7 @@ def probe_report(bench: Benchmark, parts: tuple[str, ...] = ("context", "action"
             rows.append(row)
     for text in ("frozen", "clean"):
         row = {"trained_on": f"zero-shot {text}_text", "part": "whole"}
-        for test_name in ("test", "test_shift"):
+        for test_name in tests:
             test = bench[test_name]
             activity_scores, action_scores = zero_shot_scores(test, bench.truth if text == "clean" else None)
             if activity_scores is not None:
@@ -88,23 +90,51 @@ def probe_report(bench: Benchmark, parts: tuple[str, ...] = ("context", "action"
     return pd.DataFrame(rows)
 
 
-SELECTION_GRID: dict[str, tuple[float, ...]] = {"confounder_strength": (0.35, 0.5, 0.7, 1.0), "noise": (3.0, 4.0, 5.0, 6.0)}
+SELECTION_GRID: dict[str, tuple[float, ...]] = {"confounder_strength": (0.35, 0.5, 0.7, 1.0),
+                                                "noise": (5.0, 6.0, 7.0, 8.0, 10.0, 12.0, 15.0)}
 """Strengths tried when choosing a preset's defaults (context and objects share one strength)."""
 
 
+ACCURACY_WINDOW: tuple[float, float] = (0.85, 0.92)
+"""Where the confounded whole-feature probe's activity accuracy on ``test`` must fall (rule (a))."""
+
+MAP_WINDOW: tuple[float, float] = (0.80, 0.90)
+"""The same for presets without activities (Charades), on mAP over all classes."""
+
+MIN_SHIFT_LOSS = 0.10
+"""Rule (b): the confounded probe's least mAP loss from ``test`` to the joint ``test_shift``."""
+
+
 SELECTION_RULE = (
+    "Headroom rule (issue 20), written before this grid was run and before any model was trained on the "
+    "new splits. Among grid settings where (a) a linear probe on the whole pooled features fit on the "
+    "confounded train scores on test an activity accuracy in [0.85, 0.92] (Charades, which has no activity: "
+    "mAP over all classes in [0.80, 0.90]), so that the base is well below the ceiling, and (b) the same probe "
+    "loses at least 0.10 mAP (all classes) from test to the joint test_shift (the confounding matters), choose "
+    "the weakest confounders (smallest context = objects strength), then the noise whose probe score on test "
+    "is closest to the window's centre. Other strengths stay fixed: confounding 0.9, companion_rate 0.8, "
+    "text_contamination 0.7. A preset with no eligible setting keeps its previous defaults (reported)."
+)
+
+
+PREVIOUS_SELECTION_RULE = (
     "Among grid settings where (a) a linear probe on the whole pooled features fit on train_oracle reaches "
     "mAP (all classes) on test in [0.85, 0.95] (learnable, not saturated) and (b) the same probe fit on the "
     "confounded train loses at least 0.10 mAP from test to test_shift (the confounding matters), choose the "
     "weakest confounders (smallest context = objects strength), then the smallest noise. Other strengths stay "
     "fixed: confounding 0.9, companion_rate 0.8, text_contamination 0.7. Decided before any model was trained."
 )
+"""The rule the defaults came from before issue 20 (it left the base at 98.4% test accuracy)."""
 
 
 def select_strengths(preset: str, profile: str = "book", seed: int = 0,
                      grid: dict[str, tuple[float, ...]] = SELECTION_GRID,
                      progress: bool = False) -> tuple["pandas.DataFrame", dict[str, float] | None]:
-    """Run the probe grid of ``SELECTION_RULE`` for one preset: (table, chosen strengths or None)."""
+    """Run the probe grid of ``SELECTION_RULE`` for one preset: (table, chosen strengths or None).
+
+    The table also shows the probes' losses on each confounder's own shift (exploratory: the
+    rule uses only the joint one).
+    """
     import pandas as pd
     from tqdm.auto import tqdm
 
@@ -115,17 +145,22 @@ def select_strengths(preset: str, profile: str = "book", seed: int = 0,
                                objects_strength=strength, noise=noise)
         report = probe_report(bench, parts=("whole",)).set_index("trained_on")
         confounded, oracle = report.loc["train"], report.loc["train_oracle"]
-        rows.append({
-            "confounder_strength": strength, "noise": noise,
-            "oracle_mAP_test": oracle["mAP_test"], "oracle_mAP_test_shift": oracle["mAP_test_shift"],
-            "confounded_mAP_test": confounded["mAP_test"], "confounded_mAP_test_shift": confounded["mAP_test_shift"],
-            "confounded_loss": confounded["mAP_test"] - confounded["mAP_test_shift"],
-        })
+        row = {"confounder_strength": strength, "noise": noise,
+               "confounded_accuracy_test": confounded.get("accuracy_test", float("nan")),
+               "confounded_mAP_test": confounded["mAP_test"],
+               "oracle_mAP_test": oracle["mAP_test"]}
+        for confounder, split in SHIFT_SPLITS.items():
+            row[f"mAP_loss_{confounder}"] = confounded["mAP_test"] - confounded[f"mAP_{split}"]
+        rows.append(row)
     table = pd.DataFrame(rows)
-    table["eligible"] = table["oracle_mAP_test"].between(0.85, 0.95) & (table["confounded_loss"] >= 0.10)
-    eligible = table[table["eligible"]].sort_values(["confounder_strength", "noise"])
+    has_activities = bool(table["confounded_accuracy_test"].notna().all())
+    score, (low, high) = (("confounded_accuracy_test", ACCURACY_WINDOW) if has_activities
+                          else ("confounded_mAP_test", MAP_WINDOW))
+    table["eligible"] = table[score].between(low, high) & (table["mAP_loss_joint"] >= MIN_SHIFT_LOSS)
+    eligible = table[table["eligible"]].copy()
     if eligible.empty:
         return table, None
-    best = eligible.iloc[0]
+    eligible["distance"] = (eligible[score] - (low + high) / 2).abs()
+    best = eligible.sort_values(["confounder_strength", "distance", "noise"]).iloc[0]
     return table, {"context_strength": float(best["confounder_strength"]),
                    "objects_strength": float(best["confounder_strength"]), "noise": float(best["noise"])}

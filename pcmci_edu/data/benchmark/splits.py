@@ -23,7 +23,39 @@ NO_ACTION = -1
 """Frame action index of frames showing no labelled action (their action part is zero)."""
 
 
-SPLITS: tuple[str, ...] = ("train", "val", "test", "test_shift", "test_masked", "train_oracle")
+SPLITS: tuple[str, ...] = (
+    "train", "val", "test", "test_shift", "test_masked", "train_oracle",
+    "test_shift_context", "test_shift_objects", "test_shift_codependency",
+    "train_oracle_context", "train_oracle_objects", "train_oracle_codependency",
+)
+
+
+CONFOUNDERS: dict[str, str] = {"context": "C", "objects": "H", "codependency": "I"}
+"""Each confounder by name -> its node in the PCMCi graph (IVC targets C, ICH H, ICI I)."""
+
+
+SHIFT_SPLITS: dict[str, str] = {
+    "context": "test_shift_context", "objects": "test_shift_objects",
+    "codependency": "test_shift_codependency", "joint": "test_shift",
+}
+"""Confounder -> the test split that shifts it alone (``"joint"``: context and objects together)."""
+
+
+ORACLE_SPLITS: dict[str, str] = {
+    "context": "train_oracle_context", "objects": "train_oracle_objects",
+    "codependency": "train_oracle_codependency", "joint": "train_oracle",
+}
+"""Confounder -> the training split with it alone broken (``"joint"``: context and objects)."""
+
+
+BREAKS: dict[str, tuple[str, ...]] = {
+    "train": (), "val": (), "test": (), "test_masked": (),
+    "test_shift": ("C", "H"), "train_oracle": ("C", "H"),
+    "test_shift_context": ("C",), "train_oracle_context": ("C",),
+    "test_shift_objects": ("H",), "train_oracle_objects": ("H",),
+    "test_shift_codependency": ("I",), "train_oracle_codependency": ("I",),
+}
+"""Split -> the confounders (graph nodes) it breaks; ``test_masked`` removes the action instead."""
 
 
 PARTS: tuple[str, ...] = ("action", "context", "objects", "noise")
@@ -51,7 +83,7 @@ class BenchmarkConfig:
     objects_strength: float = 0.35
     companion_rate: float = 0.8
     """P(an action's segment shows an object): its companion in training, a random one in shift."""
-    noise: float = 4.0
+    noise: float = 7.0
     """Norm of the per-frame Gaussian noise (per-dimension std noise / sqrt(D))."""
     text_contamination: float = 0.7
     modality_gap: float = 0.5
@@ -93,6 +125,13 @@ class BenchmarkTruth:
     object_vectors: np.ndarray
     """[O, D] objects part (already times objects_strength)."""
     grammars: dict[str, Grammar] = field(default_factory=dict)
+    breaks: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(BREAKS))
+    """split -> the confounders it breaks (``"C"``, ``"H"``, ``"I"``), see :data:`BREAKS`."""
+    background_index: int = -1
+    """Index of the background action present in every video (-1: none)."""
+    novel_pairs: dict[str, float] = field(default_factory=dict)
+    """split -> fraction of its co-occurring action pairs (one per video and pair, background
+    excluded) that co-occur in no training video (:func:`novel_pair_fraction`)."""
 
 
 class BenchmarkSplit(VideoDataset):
@@ -101,7 +140,8 @@ class BenchmarkSplit(VideoDataset):
     ``parts`` gives the four additive parts ``[V, N, D]`` (their sum is ``frames``),
     ``contexts`` the context index of each video, ``script_types`` the grammar each video
     was drawn from (its activity; the latent scene for Charades), ``frame_actions``/
-    ``frame_objects`` the action and object (-1: none) at each sampled frame.
+    ``frame_objects`` the action and object (-1: none) at each sampled frame, ``spliced_types``
+    the script type a codependency shift spliced a chunk from (-1: none).
     """
 
     def __init__(
@@ -113,9 +153,12 @@ class BenchmarkSplit(VideoDataset):
         frame_objects: np.ndarray,
         action_visible: bool,
         truth: BenchmarkTruth,
+        spliced_types: np.ndarray | None = None,
         **arguments,
     ) -> None:
         super().__init__(**arguments)
+        self.spliced_types = (np.full(len(script_types), -1, dtype=np.int64) if spliced_types is None
+                              else np.asarray(spliced_types, dtype=np.int64))
         self.contexts = np.asarray(contexts, dtype=np.int64)
         self.script_types = np.asarray(script_types, dtype=np.int64)
         self.frame_actions = np.asarray(frame_actions, dtype=np.int64)
@@ -148,6 +191,7 @@ class BenchmarkSplit(VideoDataset):
         arguments.update(
             contexts=self.contexts[indices],
             script_types=self.script_types[indices],
+            spliced_types=self.spliced_types[indices],
             frame_actions=self.frame_actions[indices],
             frame_objects=self.frame_objects[indices],
             action_visible=self.action_visible,
@@ -202,6 +246,27 @@ class Benchmark(Mapping):
     def __repr__(self) -> str:
         sizes = ", ".join(f"{name}={len(split)}" for name, split in self._splits.items())
         return f"Benchmark({self.config.preset!r}, profile={self.config.profile!r}, seed={self.config.seed}, {sizes})"
+
+
+def novel_pair_fraction(split: VideoDataset, reference: VideoDataset, background_index: int = -1) -> float:
+    """Fraction of the action pairs co-occurring in ``split``'s videos that co-occur in no
+    video of ``reference`` (each video counts each of its pairs once; the background action,
+    present everywhere, is left out). NaN when ``split`` has no pair.
+    """
+    present = np.asarray(split.actions, dtype=np.float64) > 0
+    seen = np.asarray(reference.actions, dtype=np.float64)
+    if background_index >= 0:
+        present = present.copy()
+        present[:, background_index] = False
+        seen = seen.copy()
+        seen[:, background_index] = 0
+    never = (seen.T @ seen) == 0
+    np.fill_diagonal(never, False)
+    present = present.astype(np.float64)
+    novel = float(((present @ never) * present).sum() / 2)
+    counts = present.sum(1)
+    total = float((counts * (counts - 1) / 2).sum())
+    return novel / total if total else float("nan")
 
 
 def _with_zero_row(vectors: np.ndarray) -> np.ndarray:
