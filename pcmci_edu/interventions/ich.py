@@ -32,6 +32,7 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -117,17 +118,17 @@ def solve_entropic_transport(
     if token_marginal is None:
         token_marginal = cost.new_full((batch, tokens), 1.0 / tokens)
     label_marginal, token_marginal = label_marginal.float(), token_marginal.float()
-    log: dict[str, int] = {}
+    log = SimpleNamespace()                  # not a pytree: vmap hands the same object to the solver
     if torch._C._functorch.is_batchedtensor(cost):
         plan, error = _SinkhornAcrossMembers.apply(cost, label_marginal, token_marginal, epsilon, max_iter,
                                                     tol, log)
     else:
         plan, error = _sinkhorn(cost, label_marginal, token_marginal, epsilon, max_iter, tol, log)
-    return TransportSolution(plan, log["iterations"], error, log["worst_error"])
+    return TransportSolution(plan, log.iterations, error, log.worst_error)
 
 
 def _sinkhorn(cost: torch.Tensor, label_marginal: torch.Tensor, token_marginal: torch.Tensor, epsilon: float,
-              max_iter: int, tol: float, log: dict[str, int]) -> tuple[torch.Tensor, torch.Tensor]:
+              max_iter: int, tol: float, log: SimpleNamespace) -> tuple[torch.Tensor, torch.Tensor]:
     """POT's batched log-domain Sinkhorn: the plan ``[B, L, N]`` and each problem's marginal error
     ``|P* 1 - a|_1 + |P*^T 1 - b|_1`` ``[B]``; the iteration count and the worst error go to ``log``."""
     result = ot.batch.solve_batch(
@@ -138,7 +139,7 @@ def _sinkhorn(cost: torch.Tensor, label_marginal: torch.Tensor, token_marginal: 
     with torch.no_grad():
         error = ((plan.sum(-1) - label_marginal).abs().sum(-1)
                  + (plan.sum(-2) - token_marginal).abs().sum(-1))
-    log["iterations"], log["worst_error"] = int(result.log["n_iter"]) + 1, error.max()
+    log.iterations, log.worst_error = int(result.log["n_iter"]) + 1, error.max()
     return plan, error
 
 
@@ -165,7 +166,7 @@ class _SinkhornAcrossMembers(torch.autograd.Function):
         tensors = [value.movedim(dim, 0) if dim is not None else value.expand(members, *value.shape)
                    for value, dim in zip((cost, label_marginal, token_marginal), in_dims[:3])]
         plan, error = _sinkhorn(*(value.flatten(0, 1) for value in tensors), epsilon, max_iter, tol, log)
-        return (plan.view(members, *plan.shape[1:]), error.view(members, -1)), (0, 0)
+        return (plan.view(members, -1, *plan.shape[1:]), error.view(members, -1)), (0, 0)
 
 
 def entropic_transport_plan(
