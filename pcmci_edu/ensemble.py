@@ -32,7 +32,7 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 from tqdm.auto import tqdm
 
-from pcmci_edu.train import (History, TrainConfig, _batches, _epoch_order, _epoch_seed, _stack, mixed_precision,
+from pcmci_edu.train import (History, TrainConfig, _epoch_order, _epoch_seed, _stack, adamw, mixed_precision,
                              resolve_device, warmup_cosine)
 
 
@@ -173,7 +173,7 @@ def _optimizer(template: nn.Module, params: dict[str, torch.Tensor], config: Tra
     for group in groups:
         group["params"] = [params[names[id(parameter)]] for parameter in group["params"]]
         group["lr"] = config.lr * group.get("lr_multiplier", 1.0)
-    return torch.optim.AdamW(groups, lr=config.lr)
+    return adamw(groups, config.lr)
 
 
 @torch.no_grad()

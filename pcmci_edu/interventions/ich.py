@@ -52,6 +52,8 @@ from pcmci_edu.interventions.fusion import FactoredText, PassThroughFusion
 VISUAL_TOKEN_SOURCES = ("video", "dictionary")
 MARGINAL_TOLERANCE = 1e-2
 """ICH warns when a plan's marginal error (:attr:`TransportSolution.marginal_error`) exceeds this."""
+SINKHORN_RANGE = "ich: POT log_sinkhorn"
+"""The profiler's name for POT's solver call (its stop check reads the device every ten iterations)."""
 CONVERGENCE_CHECK_EVERY = 50
 """In training, ICH reads its worst marginal error back to the host on its first forward pass and
 then once every this many (not every step: the read waits for the device)."""
@@ -131,10 +133,11 @@ def _sinkhorn(cost: torch.Tensor, label_marginal: torch.Tensor, token_marginal: 
               max_iter: int, tol: float, log: SimpleNamespace) -> tuple[torch.Tensor, torch.Tensor]:
     """POT's batched log-domain Sinkhorn: the plan ``[B, L, N]`` and each problem's marginal error
     ``|P* 1 - a|_1 + |P*^T 1 - b|_1`` ``[B]``; the iteration count and the worst error go to ``log``."""
-    result = ot.batch.solve_batch(
-        cost, reg=epsilon, a=label_marginal, b=token_marginal,
-        max_iter=max_iter, tol=tol, method="log_sinkhorn", grad="autodiff",
-    )
+    with torch.profiler.record_function(SINKHORN_RANGE):
+        result = ot.batch.solve_batch(
+            cost, reg=epsilon, a=label_marginal, b=token_marginal,
+            max_iter=max_iter, tol=tol, method="log_sinkhorn", grad="autodiff",
+        )
     plan = result.plan
     with torch.no_grad():
         error = ((plan.sum(-1) - label_marginal).abs().sum(-1)
