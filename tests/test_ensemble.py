@@ -88,3 +88,60 @@ def test_run_grid_trains_seeds_together_with_the_rows_and_keys_of_runs_alone(dra
     rows_alone, rows_together = ex.RunCache(tmp_path / "alone").rows, ex.RunCache(tmp_path / "together").rows
     assert sorted(rows_alone) == sorted(rows_together)
     assert all(ex.RunCache(tmp_path / "together").model_path(key).is_file() for key in rows_together)
+
+
+class _Videos:
+    """A few random videos in the form pcmci_edu.train reads (``__getitem__`` items)."""
+
+    def __init__(self, frames: torch.Tensor, activities: torch.Tensor, actions: torch.Tensor) -> None:
+        self.frames, self.activities, self.actions = frames, activities, actions
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def __getitem__(self, index: int) -> dict:
+        return {"frames": self.frames[index], "activity": self.activities[index], "actions": self.actions[index]}
+
+
+@pytest.mark.slow      # about a minute of CPU: 11 configurations
+def test_every_reference_configuration_trains_as_an_ensemble_as_alone():
+    """The 11 configurations of tests/reference (dictionary ICH, cross-sample IVC, attention pooling,
+    the frame adapter, the orders...), two seeds each, on a few random videos."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).with_name("reference")))
+    from make_model_reference import CONFIGURATIONS, build
+
+    generator = torch.Generator().manual_seed(0)
+    for name in sorted(CONFIGURATIONS):
+        template, data = build(name)
+        videos = _Videos(torch.randn(10, *data["frames"].shape[1:], generator=generator),
+                         torch.tensor([0, 1, 2, -1, 0, 1, 2, 0, -1, 1]),
+                         (torch.rand(10, data["actions"].shape[1], generator=generator) > 0.5).float())
+
+        def members():
+            return [_reseeded(template, seed) for seed in (3, 4)]
+
+        configs = [TrainConfig(epochs=2, batch_size=4, seed=seed, progress=False, device="cpu") for seed in (3, 4)]
+        alone, together = members(), members()
+        for model, config in zip(alone, configs):
+            fit(model, videos, {}, config)
+        fit_ensemble(together, [videos, videos], configs, progress=False)
+        for model_alone, model_together in zip(alone, together):
+            for key, weight in model_alone.state_dict().items():
+                torch.testing.assert_close(model_together.state_dict()[key], weight, rtol=1e-3, atol=WEIGHT_TOLERANCE,
+                                           msg=lambda text: f"{name} {key}: {text}")
+
+
+def _reseeded(model: PCMCi, seed: int) -> PCMCi:
+    """The model of the same configuration and inputs, initialised from another seed."""
+    import copy
+
+    fresh = copy.deepcopy(model)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for parameter in fresh.parameters():
+            if parameter.requires_grad:
+                parameter.data.add_(0.01 * torch.randn_like(parameter))
+    return fresh

@@ -3,7 +3,9 @@
 :class:`RunSettings` fixes a profile's model size and schedule, :func:`run_variant` trains and
 measures one variant for one seed (:func:`pcmci_edu.experiments.evaluation.evaluate_model`), and
 :func:`run_grid` runs variants x seeds with a progress bar, reading finished runs from the
-:class:`~pcmci_edu.experiments.cache.RunCache`. :func:`trained_model` gives a trained model back
+:class:`~pcmci_edu.experiments.cache.RunCache`; the seeds of a variant that are not cached train
+together as batched ensembles (:func:`plan_groups`, :mod:`pcmci_edu.ensemble`), one row and one
+set of weights per run as when trained alone. :func:`trained_model` gives a trained model back
 for the figures of chapters 4-6, :func:`few_shot` the few-shot runs of chapter 3.
 """
 
