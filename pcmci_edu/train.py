@@ -272,16 +272,18 @@ def training_step(optimizer: torch.optim.Optimizer, scaler, autocast, config: Tr
     def step(trained: nn.Module, model: nn.Module, frames: torch.Tensor, activities: torch.Tensor,
              actions: torch.Tensor) -> torch.Tensor:
         nonlocal forward_and_loss
+        encoder = getattr(model, "video_encoder", None)      # dropout drawn here, eagerly: a compiled
+        masks = encoder.dropout_masks(*frames.shape[:2]) if hasattr(encoder, "dropout_masks") else None  # graph draws its own
         with autocast():
             try:
-                loss = forward_and_loss(trained, model, frames, activities, actions)
+                loss = forward_and_loss(trained, model, frames, activities, actions, masks)
             except Exception as error:                   # the compiler could not handle this model/device
                 if forward_and_loss is _forward_and_loss:
                     raise
                 warnings.warn(f"torch.compile failed ({type(error).__name__}: {error}); training eagerly",
                               RuntimeWarning, stacklevel=2)
                 forward_and_loss = _forward_and_loss
-                loss = forward_and_loss(trained, model, frames, activities, actions)
+                loss = forward_and_loss(trained, model, frames, activities, actions, masks)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         if config.grad_clip is not None:
@@ -295,8 +297,9 @@ def training_step(optimizer: torch.optim.Optimizer, scaler, autocast, config: Tr
 
 
 def _forward_and_loss(trained: nn.Module, model: nn.Module, frames: torch.Tensor, activities: torch.Tensor,
-                      actions: torch.Tensor) -> torch.Tensor:
-    return model.loss(trained(frames), activities, actions)
+                      actions: torch.Tensor, dropout_masks: list[torch.Tensor] | None) -> torch.Tensor:
+    output = trained(frames) if dropout_masks is None else trained(frames, dropout_masks=dropout_masks)
+    return model.loss(output, activities, actions)
 
 
 def _compiled(function: Callable, device: torch.device) -> Callable:
