@@ -45,7 +45,9 @@ class RunSettings:
     ``ensemble_size``: how many runs of one variant (its seeds) a grid trains together as one
     batched model (:func:`pcmci_edu.ensemble.fit_ensemble`); each still gets its own row and
     weights, equal within float tolerance to the run trained alone, so the field is not part of a
-    run's identity (its cache key). 1 trains one run at a time.
+    run's identity (its cache key). 1 trains one run at a time, every profile's default: on the
+    2-core CPU the book's runs are bound by their matrix products, and batching PCMCi's runs cost
+    more CPU time than it saved (results/benchmark_throughput.txt).
     """
 
     epochs: int = 10
@@ -71,7 +73,7 @@ class RunSettings:
                        full=(("width", 256), ("layers", 2), ("heads", 8))),
             threads=pick(profile, smoke=1, book=1, full=None),
             workers=pick(profile, smoke=1, book=min(2, available_cores()), full=1),
-            ensemble_size=pick(profile, smoke=1, book=8, full=1),
+            ensemble_size=1,   # measured (results/benchmark_throughput.txt): +28% runs/CPU-s for the base, -12% for PCMCi
         )
 
     def key(self) -> dict[str, Any]:
