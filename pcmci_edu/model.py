@@ -150,6 +150,12 @@ class VideoEncoder(nn.Module):
 
     ``W_out`` starts small, so at step 0 the tokens are the frozen features themselves and
     the logits are the frozen vision-language model's zero-shot scores.
+
+    The transformer is ``nn.TransformerEncoderLayer``'s parameters (pre-norm, ReLU) run by
+    :func:`_encoder_layer`, whose dropout multiplies by masks drawn beforehand
+    (:meth:`dropout_masks`): a run draws them from torch's global generator, a batched ensemble
+    (:mod:`pcmci_edu.ensemble`) from each member's own generator, so a member sees exactly the
+    masks it would see trained alone.
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -162,14 +168,55 @@ class VideoEncoder(nn.Module):
         self.project_out = nn.Linear(config.width, config.embedding_dim)
         nn.init.normal_(self.project_out.weight, 0.0, 0.02)
         nn.init.zeros_(self.project_out.bias)
+        self.dropout, self.heads = config.dropout, config.heads
 
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        """``[B, N, D]`` -> ``[B, N, D]``."""
+    def dropout_masks(self, batch: int, frames: int,
+                      generator: torch.Generator | None = None) -> list[torch.Tensor] | None:
+        """The dropout masks of one training forward pass (``None`` in eval mode or without
+        dropout): per layer, on the attention weights ``[B, heads, N, N]``, the attention's output
+        ``[B, N, W]``, the feed-forward hidden ``[B, N, 2W]`` and its output ``[B, N, W]``; each
+        ``Bernoulli(1 - p) / (1 - p)`` (a uniform draw below ``1 - p``), drawn from ``generator`` (torch's global one when ``None``)."""
+        if not self.training or self.dropout == 0:
+            return None
+        width = self.project_in.out_features
+        shapes = [(batch, self.heads, frames, frames), (batch, frames, width), (batch, frames, 2 * width),
+                  (batch, frames, width)] * len(self.transformer.layers)
+        keep = 1 - self.dropout       # uniform draws below keep: a tenth of bernoulli_'s time on a CPU
+        return [torch.rand(shape, device=self.position.device, generator=generator).lt_(keep).div_(keep)
+                for shape in shapes]
+
+    def forward(self, frames: torch.Tensor, dropout_masks: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """``[B, N, D]`` -> ``[B, N, D]``; ``dropout_masks`` from :meth:`dropout_masks` (drawn here
+        from the global generator when ``None`` in training mode)."""
         if frames.shape[1] > len(self.position):
             raise ValueError(f"the model was built for at most {len(self.position)} frames per video, "
                              f"got {frames.shape[1]}")
+        if dropout_masks is None:
+            dropout_masks = self.dropout_masks(frames.shape[0], frames.shape[1])
         hidden = self.project_in(frames) + self.position[:frames.shape[1]]
-        return frames + self.project_out(self.transformer(hidden))
+        for index, layer in enumerate(self.transformer.layers):
+            masks = None if dropout_masks is None else dropout_masks[4 * index:4 * index + 4]
+            hidden = _encoder_layer(layer, hidden, self.heads, masks)
+        return frames + self.project_out(hidden)
+
+
+def _encoder_layer(layer: nn.TransformerEncoderLayer, x: torch.Tensor, heads: int,
+                   masks: list[torch.Tensor] | None) -> torch.Tensor:
+    """One pre-norm ``nn.TransformerEncoderLayer`` (ReLU): ``x + SA(LN_1 x)``, then ``+ FF(LN_2 x)``,
+    written out so that its four dropouts multiply by given ``masks`` (``None``: no dropout)."""
+    def drop(value: torch.Tensor, index: int) -> torch.Tensor:
+        return value if masks is None else value * masks[index]
+
+    attention = layer.self_attn
+    batch, frames, width = x.shape
+    query, key, value = F.linear(layer.norm1(x), attention.in_proj_weight, attention.in_proj_bias).chunk(3, dim=-1)
+    query, key, value = (part.reshape(batch, frames, heads, width // heads).transpose(1, 2)
+                         for part in (query, key, value))
+    weights = (query @ key.transpose(-1, -2) / math.sqrt(width // heads)).softmax(dim=-1)
+    attended = (drop(weights, 0) @ value).transpose(1, 2).reshape(batch, frames, width)
+    x = x + drop(attention.out_proj(attended), 1)
+    hidden = drop(F.relu(layer.linear1(layer.norm2(x))), 2)
+    return x + drop(layer.linear2(hidden), 3)
 
 
 class PCMCi(nn.Module):
@@ -277,15 +324,18 @@ class PCMCi(nn.Module):
         """Whether the model has an activity head."""
         return self.num_activities > 0
 
-    def forward(self, frames: torch.Tensor, return_details: bool = False) -> ModelOutput:
-        """``frames`` ``[B, N, D]`` (frozen features) -> :class:`ModelOutput`."""
+    def forward(self, frames: torch.Tensor, return_details: bool = False,
+                dropout_masks: list[torch.Tensor] | None = None) -> ModelOutput:
+        """``frames`` ``[B, N, D]`` (frozen features) -> :class:`ModelOutput`. ``dropout_masks``:
+        the encoder's (:meth:`VideoEncoder.dropout_masks`; drawn from the global generator when
+        ``None`` in training mode)."""
         if frames.ndim != 3 or frames.shape[-1] != self.config.feature_dim:
             raise ValueError(f"frames have shape {tuple(frames.shape)}; expected [batch, frames, "
                              f"{self.config.feature_dim}]")
         details: dict[str, Any] = {}
         if self.frame_adapter is not None:
             frames = self.frame_adapter(frames)
-        tokens = self.video_encoder(frames)                                               # F(V)
+        tokens = self.video_encoder(frames, dropout_masks)                                # F(V)
         details["video_tokens"] = tokens
         text = self.label_embeddings.unsqueeze(0)              # T, [1, L, D] until it depends on the video
         mean_only = self.config.label_pooling == "mean" and not return_details  # IVC may return V*'s frame mean
@@ -316,13 +366,15 @@ class PCMCi(nn.Module):
         return attention @ tokens
 
     def loss(self, output: ModelOutput, activities: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy on activities (videos with an activity, ``>= 0``) plus binary
-        cross-entropy on the atomic actions (averaged over actions and videos)."""
+        """Cross-entropy on activities (averaged over the videos with an activity, ``>= 0``; none: 0)
+        plus binary cross-entropy on the atomic actions (averaged over actions and videos).
+
+        Masks, not boolean indexing: the shapes stay fixed and nothing is read back to the host."""
         loss = F.binary_cross_entropy_with_logits(output.action_logits.float(), actions.float())
         if output.activity_logits is not None:
             labelled = activities >= 0
-            if labelled.any():
-                loss = loss + F.cross_entropy(output.activity_logits[labelled].float(), activities[labelled])
+            per_video = F.cross_entropy(output.activity_logits.float(), activities.clamp_min(0), reduction="none")
+            loss = loss + (per_video * labelled).sum() / labelled.sum().clamp_min(1)
         return loss
 
     def parameter_groups(self, weight_decay: float) -> list[dict[str, Any]]:

@@ -25,6 +25,7 @@ import json
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
@@ -55,7 +56,9 @@ class TrainConfig:
     ``.csv`` or ``.json`` file for the history. ``eval_every``: evaluate every n epochs (and
     after the last). ``log_epochs``: print one line per epoch (loss, validation metrics) that
     stays in the log, unlike the progress bar. ``tensorboard_dir``: also write the history as
-    TensorBoard scalars there, when the ``tensorboard`` package is installed.
+    TensorBoard scalars there, when the ``tensorboard`` package is installed. ``compile``: run the
+    training step's forward and loss through :func:`torch.compile` (``mode="reduce-overhead"``
+    on CUDA); where it cannot compile, training goes on eagerly with a warning.
 
     >>> TrainConfig(epochs=3).warmup_fraction
     0.1
@@ -78,6 +81,7 @@ class TrainConfig:
     progress: bool = True
     log_epochs: bool = False
     tensorboard_dir: str | None = None
+    compile: bool = False
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_every", "eval_batch_size"):
@@ -208,7 +212,17 @@ def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
                    "weight_decay": config.weight_decay, "lr_multiplier": 1.0}]
     for group in groups:
         group["lr"] = config.lr * group.get("lr_multiplier", 1.0)
-    return torch.optim.AdamW(groups, lr=config.lr)
+    return adamw(groups, config.lr)
+
+
+def adamw(groups: list[dict[str, Any]], lr: float) -> torch.optim.AdamW:
+    """``torch.optim.AdamW``, fused (one kernel for every parameter, and no read-back of its step
+    count, which the unfused form reads to the host for every parameter) where torch has a fused
+    kernel for the parameters' device; else the default implementation."""
+    try:
+        return torch.optim.AdamW(groups, lr=lr, fused=True)
+    except RuntimeError:                   # no fused kernel for this device or dtype
+        return torch.optim.AdamW(groups, lr=lr)
 
 
 def warmup_cosine(step: int, total_steps: int, warmup_steps: int) -> float:
@@ -244,6 +258,61 @@ def _distributed_setup(device: torch.device) -> tuple[int, int, torch.device]:
 # fit / evaluate / predict
 # ---------------------------------------------------------------------------------------
 
+def training_step(optimizer: torch.optim.Optimizer, scaler, autocast, config: TrainConfig,
+                  device: torch.device) -> Callable[..., torch.Tensor]:
+    """The training step ``step(trained, model, frames, activities, actions) -> loss`` (detached):
+    forward, loss, backward, gradient clipping, optimiser step. Nothing in it reads a value back
+    to the host (tests/test_train_step.py profiles it); with ``config.compile`` the forward and
+    loss run through :func:`torch.compile` (``mode="reduce-overhead"`` on CUDA), falling back to
+    eager, with a warning, where compilation fails."""
+    forward_and_loss = _forward_and_loss
+    if config.compile:
+        forward_and_loss = _compiled(_forward_and_loss, device)
+
+    def step(trained: nn.Module, model: nn.Module, frames: torch.Tensor, activities: torch.Tensor,
+             actions: torch.Tensor) -> torch.Tensor:
+        nonlocal forward_and_loss
+        encoder = getattr(model, "video_encoder", None)      # dropout drawn here, eagerly: a compiled
+        masks = encoder.dropout_masks(*frames.shape[:2]) if hasattr(encoder, "dropout_masks") else None  # graph draws its own
+        with autocast():
+            try:
+                loss = forward_and_loss(trained, model, frames, activities, actions, masks)
+            except Exception as error:                   # the compiler could not handle this model/device
+                if forward_and_loss is _forward_and_loss:
+                    raise
+                warnings.warn(f"torch.compile failed ({type(error).__name__}: {error}); training eagerly",
+                              RuntimeWarning, stacklevel=2)
+                forward_and_loss = _forward_and_loss
+                loss = forward_and_loss(trained, model, frames, activities, actions, masks)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if config.grad_clip is not None:
+            scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        return loss.detach()
+
+    return step
+
+
+def _forward_and_loss(trained: nn.Module, model: nn.Module, frames: torch.Tensor, activities: torch.Tensor,
+                      actions: torch.Tensor, dropout_masks: list[torch.Tensor] | None) -> torch.Tensor:
+    output = trained(frames) if dropout_masks is None else trained(frames, dropout_masks=dropout_masks)
+    return model.loss(output, activities, actions)
+
+
+def _compiled(function: Callable, device: torch.device) -> Callable:
+    """``torch.compile(function)`` (``mode="reduce-overhead"``, CUDA graphs, on CUDA), or ``function``
+    itself, with a warning, where torch cannot compile (no compiler toolchain, an unsupported platform)."""
+    try:
+        return torch.compile(function, mode="reduce-overhead" if device.type == "cuda" else None, dynamic=False)
+    except Exception as error:  # e.g. torch.compile is unavailable on this platform or Python
+        warnings.warn(f"torch.compile is unavailable ({type(error).__name__}: {error}); training eagerly",
+                      RuntimeWarning, stacklevel=3)
+        return function
+
+
 def fit(model: nn.Module, train_set, eval_sets: Mapping[str, Any] | None = None,
         config: TrainConfig | None = None,
         on_epoch_end: Callable[[int, dict[str, float]], None] | None = None) -> History:
@@ -275,6 +344,7 @@ def fit(model: nn.Module, train_set, eval_sets: Mapping[str, Any] | None = None,
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: warmup_cosine(step, total_steps, warmup_steps))
     autocast, scaler = mixed_precision(config, device)
+    step_function = training_step(optimizer, scaler, autocast, config, device)
 
     history, start_epoch = History(), 0
     frame_generator = np.random.default_rng(config.seed)  # draws the training frames, epoch after epoch
@@ -295,19 +365,10 @@ def fit(model: nn.Module, train_set, eval_sets: Mapping[str, Any] | None = None,
         trained.train()
         losses = []
         for batch in _batches(_epoch_order(len(data), config.seed, epoch, rank, world), local_batch):
-            frames = data.frames[batch].to(device, non_blocking=True)
-            with autocast():
-                output = trained(frames)
-                loss = model.loss(output, data.activities[batch].to(device), data.actions[batch].to(device))
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if config.grad_clip is not None:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
+            loss = step_function(trained, model, data.frames[batch].to(device, non_blocking=True),
+                                 data.activities[batch].to(device), data.actions[batch].to(device))
             scheduler.step()
-            losses.append(loss.detach())
+            losses.append(loss)
             step += 1
         row: dict[str, float] = {"epoch": epoch + 1, "step": step, "lr": scheduler.get_last_lr()[0],
                                  "train_loss": _mean_over_processes(torch.stack(losses).float().mean(), world),

@@ -1,7 +1,8 @@
 """The model's computation may change (issue 12: speed), its mathematics may not: in every
 configuration of tests/reference/make_model_reference.py, the logits, the details, the
 gradients of the loss and the training-mode logits equal, within float tolerance, the ones the
-model's code at commit e98d6c9 produced (tests/reference/model_outputs.json.gz). The gradients are
+model's code at commit e98d6c9 produced (tests/reference/model_outputs.json.gz; the
+training-mode logits re-recorded in issue 21, when the dropout masks came to be drawn explicitly). The gradients are
 checked on both paths: with details (as stored) and without (how training runs)."""
 
 from __future__ import annotations

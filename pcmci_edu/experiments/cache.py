@@ -32,11 +32,11 @@ if TYPE_CHECKING:  # annotations only: runs.py imports this module
     from pcmci_edu.experiments.variants import Variant
 
 
-FINGERPRINT_PATHS: tuple[str, ...] = ("model.py", "train.py", "metrics.py", "interventions",
+FINGERPRINT_PATHS: tuple[str, ...] = ("model.py", "train.py", "ensemble.py", "metrics.py", "interventions",
                                       "data/benchmark", "data/dataset.py", "data/grammars.py",
                                       "data/labels.py", "experiments/runs.py", "experiments/evaluation.py")
-"""The modules whose code decides a run's numbers (the model, the trainer, the benchmark, the metrics,
-and the harness that trains a variant and measures it)."""
+"""The modules whose code decides a run's numbers (the model, the trainers, alone and batched, the
+benchmark, the metrics, and the harness that trains a variant and measures it)."""
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 """The folder of the package ``pcmci_edu``: :data:`FINGERPRINT_PATHS` are relative to it."""

@@ -3,7 +3,9 @@
 :class:`RunSettings` fixes a profile's model size and schedule, :func:`run_variant` trains and
 measures one variant for one seed (:func:`pcmci_edu.experiments.evaluation.evaluate_model`), and
 :func:`run_grid` runs variants x seeds with a progress bar, reading finished runs from the
-:class:`~pcmci_edu.experiments.cache.RunCache`; :func:`run_draws` runs such a grid on each of
+:class:`~pcmci_edu.experiments.cache.RunCache`; the seeds of a variant that are not cached can train
+together as batched ensembles (:func:`plan_groups`, :mod:`pcmci_edu.ensemble`), one row and one
+set of weights per run as when trained alone. :func:`run_draws` runs such a grid on each of
 several benchmark draws (:func:`draws_for_profile`, with :func:`seeds_per_draw` model seeds each),
 the draw being the unit of replication. :func:`trained_model` gives a trained model back
 for the figures of chapters 4-6, :func:`few_shot` the few-shot runs of chapter 3.
@@ -42,6 +44,12 @@ class RunSettings:
     process can be many times slower than one, so these profiles use one. ``workers``: how many
     runs of a grid train at once, each in its own process
     (:mod:`pcmci_edu.experiments.parallel`); the book profile uses the machine's cores, up to two.
+    ``ensemble_size``: how many runs of one variant (its seeds) a grid trains together as one
+    batched model (:func:`pcmci_edu.ensemble.fit_ensemble`); each still gets its own row and
+    weights, equal within float tolerance to the run trained alone, so the field is not part of a
+    run's identity (its cache key). 1 trains one run at a time, every profile's default: on the
+    2-core CPU the book's runs are bound by their matrix products, and batching PCMCi's runs cost
+    more CPU time than it saved (results/benchmark_throughput.txt).
     """
 
     epochs: int = 10
@@ -52,6 +60,7 @@ class RunSettings:
     device: str | None = None
     threads: int | None = None
     workers: int = 1
+    ensemble_size: int = 1
 
     @classmethod
     def for_profile(cls, profile: str | None = None) -> "RunSettings":
@@ -66,6 +75,7 @@ class RunSettings:
                        full=(("width", 256), ("layers", 2), ("heads", 8))),
             threads=pick(profile, smoke=1, book=1, full=None),
             workers=pick(profile, smoke=1, book=min(2, available_cores()), full=1),
+            ensemble_size=1,   # measured (results/benchmark_throughput.txt): +28% runs/CPU-s for the base, -12% for PCMCi
         )
 
     def key(self) -> dict[str, Any]:
@@ -74,6 +84,7 @@ class RunSettings:
         data.pop("device")
         data.pop("threads")
         data.pop("workers")
+        data.pop("ensemble_size")
         data["model"] = [list(item) for item in self.model]
         return data
 
@@ -168,20 +179,25 @@ def run_variant(variant: str | Variant, benchmark: Mapping[str, Any], seed: int 
         model = build_model(variant, benchmark, settings, seed, train_set)
         started = time.perf_counter()
         fit(model, train_set, {}, _train_config(settings, seed, progress))
-        train_seconds = time.perf_counter() - started
-        model.eval()
-        cost = head_cost(model, benchmark["test"][0]["frames"].unsqueeze(0))
-        steps = settings.epochs * math.ceil(len(train_set) / settings.batch_size)
-        row: dict[str, Any] = {
-            "variant": variant.name, "label": variant.label, "seed": int(seed),
-            "train_videos": len(train_set),
-            **evaluate_model(model, benchmark),
-            "parameters": cost.parameters,
-            "flops": cost.flops,
-            "train_seconds": train_seconds,
-            "step_seconds": train_seconds / max(steps, 1),
-        }
+        row = _measure(variant, benchmark, model, seed, settings, len(train_set), time.perf_counter() - started)
     return (row, model) if return_model else row
+
+
+def _measure(variant: Variant, benchmark: Mapping[str, Any], model: torch.nn.Module, seed: int,
+             settings: RunSettings, train_videos: int, train_seconds: float) -> dict[str, Any]:
+    """The row of a trained run: :func:`evaluate_model`'s measures, the cost, the training time."""
+    model.eval()
+    cost = head_cost(model, benchmark["test"][0]["frames"].unsqueeze(0))
+    steps = settings.epochs * math.ceil(train_videos / settings.batch_size)
+    return {
+        "variant": variant.name, "label": variant.label, "seed": int(seed),
+        "train_videos": train_videos,
+        **evaluate_model(model, benchmark),
+        "parameters": cost.parameters,
+        "flops": cost.flops,
+        "train_seconds": train_seconds,
+        "step_seconds": train_seconds / max(steps, 1),
+    }
 
 
 def benchmark_seed(benchmark: Mapping[str, Any]) -> int | None:
@@ -211,7 +227,8 @@ def run_grid(variants: Iterable[str | Variant], seeds: Iterable[int], benchmark:
         if cache is not None:
             cache.put(keys[index], row, weights)
 
-    trained = _train_missing(jobs, found, benchmark, signature, settings.workers, store, "runs", progress)
+    trained = _train_missing(jobs, found, benchmark, signature, settings.workers, store, "runs", progress,
+                             settings.ensemble_size)
     return pd.DataFrame([{**(found[i] or trained[i]), "benchmark_seed": benchmark_seed(benchmark),
                           "cached": found[i] is not None} for i in range(len(jobs))])
 
@@ -269,24 +286,83 @@ def _train_job(benchmark: Mapping[str, Any], variant: Variant, seed: int, settin
     return row, {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
 
 
+def _train_group(benchmark: Mapping[str, Any], jobs: Sequence[tuple]) -> list[tuple[dict, dict[str, torch.Tensor]]]:
+    """Runs of one variant and settings (seeds differ) trained as one batched ensemble
+    (:func:`pcmci_edu.ensemble.fit_ensemble`); one ``(row, weights)`` per job, as
+    :func:`_train_job` gives. ``train_seconds`` is the ensemble's time shared equally among its
+    runs. Runs that cannot share a batch (training splits of different sizes) train one by one."""
+    from pcmci_edu.ensemble import can_share_a_batch, fit_ensemble
+
+    if len(jobs) == 1:
+        return [_train_job(benchmark, *jobs[0])]
+    variant, _, settings, shots = jobs[0]
+    with torch_threads(settings.threads):
+        train_sets = [benchmark[variant.train_split] if shots is None else benchmark.few_shot(shots, seed)
+                      for _, seed, _, _ in jobs]
+        models = [build_model(variant, benchmark, settings, seed, train_set)
+                  for (_, seed, _, _), train_set in zip(jobs, train_sets)]
+        configs = [_train_config(settings, seed, progress=False) for _, seed, _, _ in jobs]
+        if can_share_a_batch(models, train_sets, configs) is not None:
+            return [_train_job(benchmark, *job) for job in jobs]
+        started = time.perf_counter()
+        fit_ensemble(models, train_sets, configs, progress=False)
+        seconds = (time.perf_counter() - started) / len(jobs)
+        results = []
+        for (_, seed, _, _), model, train_set in zip(jobs, models, train_sets):
+            row = _measure(variant, benchmark, model, seed, settings, len(train_set), seconds)
+            if shots is not None:
+                row["shots"] = shots
+            results.append((row, {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}))
+    return results
+
+
+def plan_groups(jobs: Sequence[tuple], indices: Sequence[int], ensemble_size: int, workers: int) -> list[list[int]]:
+    """The jobs (by index) in groups to train together: same variant, settings and shots; at most
+    ``ensemble_size`` each; and, when there are fewer groups than ``workers``, the largest split
+    until every worker has one (two processes on two cores beat one twice the size).
+
+    >>> from pcmci_edu.experiments.variants import get_variant
+    >>> jobs = [(get_variant("base"), seed, RunSettings(), None) for seed in range(5)]
+    >>> plan_groups(jobs, range(5), ensemble_size=8, workers=2)
+    [[0, 1, 2], [3, 4]]
+    """
+    by_kind: dict[tuple, list[int]] = {}
+    for index in indices:
+        variant, _, settings, shots = jobs[index]
+        by_kind.setdefault((variant.name, repr(variant), repr(settings), shots), []).append(index)
+    size = max(1, ensemble_size)
+    groups = [members[start:start + size] for members in by_kind.values() for start in range(0, len(members), size)]
+    while len(groups) < workers and any(len(group) > 1 for group in groups):
+        largest = max(groups, key=len)
+        position = groups.index(largest)
+        half = math.ceil(len(largest) / 2)
+        groups[position:position + 1] = [largest[:half], largest[half:]]
+    return groups
+
+
 def _train_missing(jobs: Sequence[tuple], found: Sequence[dict | None], benchmark: Mapping[str, Any],
-                   signature: str, workers: int, store, description: str, progress: bool) -> dict[int, dict]:
-    """Train the jobs without a cached row, in ``workers`` processes when there are several;
+                   signature: str, workers: int, store, description: str, progress: bool,
+                   ensemble_size: int = 1) -> dict[int, dict]:
+    """Train the jobs without a cached row, in groups of up to ``ensemble_size`` runs trained as one
+    batched model (:func:`plan_groups`), in ``workers`` processes when there are several;
     ``store(index, row, weights)`` as each finishes. Returns the new rows by job index."""
     missing = [index for index, row in enumerate(found) if row is None]
+    groups = plan_groups(jobs, missing, ensemble_size, workers)
     bar = tqdm(total=len(jobs), initial=len(jobs) - len(missing), desc=description, disable=not progress)
     rows: dict[int, dict] = {}
-    if workers > 1 and len(missing) > 1:
-        bar.set_postfix_str(f"{min(workers, len(missing))} at a time")
-        finished = ((missing[i], result) for i, result in
-                    run_in_workers(_train_job, [jobs[i] for i in missing], benchmark, signature, workers))
+    batches = [[jobs[i] for i in group] for group in groups]
+    if workers > 1 and len(groups) > 1:
+        bar.set_postfix_str(f"{min(workers, len(groups))} processes, up to {max(map(len, groups))} runs each")
+        finished = ((groups[g], results) for g, results in
+                    run_in_workers(_train_group, [(batch,) for batch in batches], benchmark, signature, workers))
     else:
-        finished = ((index, _train_job(benchmark, *jobs[index])) for index in missing)
-    for index, (row, weights) in finished:
-        store(index, row, weights)
-        rows[index] = row
-        bar.set_postfix_str(f"{jobs[index][0].name} seed {jobs[index][1]}")
-        bar.update()
+        finished = ((group, _train_group(benchmark, batch)) for group, batch in zip(groups, batches))
+    for group, results in finished:
+        for index, (row, weights) in zip(group, results):
+            store(index, row, weights)
+            rows[index] = row
+        bar.set_postfix_str(f"{jobs[group[0]][0].name} seeds {', '.join(str(jobs[i][1]) for i in group)}")
+        bar.update(len(group))
     bar.close()
     return rows
 
@@ -334,6 +410,6 @@ def few_shot(benchmark, variants: Sequence[str | Variant], shots: Sequence[int],
             cache.put(keys[index], row)                  # few-shot runs keep their rows, not weights
 
     trained = _train_missing(jobs, found, benchmark, signature, settings.workers, store, "few-shot runs",
-                             progress)
+                             progress, settings.ensemble_size)
     return pd.DataFrame([{**(found[i] or trained[i]), "benchmark_seed": benchmark_seed(benchmark)}
                          for i in range(len(jobs))])

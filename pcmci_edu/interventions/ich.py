@@ -32,6 +32,7 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -51,6 +52,11 @@ from pcmci_edu.interventions.fusion import FactoredText, PassThroughFusion
 VISUAL_TOKEN_SOURCES = ("video", "dictionary")
 MARGINAL_TOLERANCE = 1e-2
 """ICH warns when a plan's marginal error (:attr:`TransportSolution.marginal_error`) exceeds this."""
+SINKHORN_RANGE = "ich: POT log_sinkhorn"
+"""The profiler's name for POT's solver call (its stop check reads the device every ten iterations)."""
+CONVERGENCE_CHECK_EVERY = 50
+"""In training, ICH reads its worst marginal error back to the host on its first forward pass and
+then once every this many (not every step: the read waits for the device)."""
 
 
 def cosine_similarity_matrix(text: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
@@ -74,6 +80,9 @@ class TransportSolution:
     marginal_error: torch.Tensor
     """Per problem, ``|P* 1 - a|_1 + |P*^T 1 - b|_1``: the transported mass that is in the wrong
     place, of a total of 1 (0 when converged), ``[B]``."""
+    worst_error: torch.Tensor | None = None
+    """The largest marginal error of the batch (of every member's problems under vmap), a 0-d
+    tensor on the device: read it only when needed (it waits for the device)."""
 
 
 def solve_entropic_transport(
@@ -90,8 +99,13 @@ def solve_entropic_transport(
     ``cost`` is ``[B, L, N]``; the marginals are ``[B, L]`` and ``[B, N]`` (uniform when
     ``None``). POT's log-domain Sinkhorn (``ot.batch.solve_batch(..., method="log_sinkhorn")``)
     runs on the cost's device in float32 with autograd through its iterations, and stops when
-    the label marginal's error (Euclidean norm) is below ``tol`` or after ``max_iter``
-    iterations.
+    the label marginal's error (Euclidean norm, the worst problem of the batch) is below ``tol``
+    or after ``max_iter`` iterations. POT checks that on the host once every ten iterations:
+    the only host synchronisation left in a training step (``ot.batch`` offers no solver
+    without it).
+
+    Under :func:`torch.func.vmap` (the batched ensembles of :mod:`pcmci_edu.ensemble`) the
+    problems of every member are folded into POT's batch and solved in one call.
 
     >>> solution = solve_entropic_transport(torch.rand(2, 3, 5), epsilon=0.1)
     >>> solution.plan.shape, bool(solution.marginal_error.max() < 1e-4), solution.iterations <= 100
@@ -102,19 +116,60 @@ def solve_entropic_transport(
     batch, labels, tokens = cost.shape
     cost = cost.float()
     if label_marginal is None:
-        label_marginal = torch.full((batch, labels), 1.0 / labels, device=cost.device)
+        label_marginal = cost.new_full((batch, labels), 1.0 / labels)
     if token_marginal is None:
-        token_marginal = torch.full((batch, tokens), 1.0 / tokens, device=cost.device)
+        token_marginal = cost.new_full((batch, tokens), 1.0 / tokens)
     label_marginal, token_marginal = label_marginal.float(), token_marginal.float()
-    result = ot.batch.solve_batch(
-        cost, reg=epsilon, a=label_marginal, b=token_marginal,
-        max_iter=max_iter, tol=tol, method="log_sinkhorn", grad="autodiff",
-    )
+    log = SimpleNamespace()                  # not a pytree: vmap hands the same object to the solver
+    if torch._C._functorch.is_batchedtensor(cost):
+        plan, error = _SinkhornAcrossMembers.apply(cost, label_marginal, token_marginal, epsilon, max_iter,
+                                                    tol, log)
+    else:
+        plan, error = _sinkhorn(cost, label_marginal, token_marginal, epsilon, max_iter, tol, log)
+    return TransportSolution(plan, log.iterations, error, log.worst_error)
+
+
+def _sinkhorn(cost: torch.Tensor, label_marginal: torch.Tensor, token_marginal: torch.Tensor, epsilon: float,
+              max_iter: int, tol: float, log: SimpleNamespace) -> tuple[torch.Tensor, torch.Tensor]:
+    """POT's batched log-domain Sinkhorn: the plan ``[B, L, N]`` and each problem's marginal error
+    ``|P* 1 - a|_1 + |P*^T 1 - b|_1`` ``[B]``; the iteration count and the worst error go to ``log``."""
+    with torch.profiler.record_function(SINKHORN_RANGE):
+        result = ot.batch.solve_batch(
+            cost, reg=epsilon, a=label_marginal, b=token_marginal,
+            max_iter=max_iter, tol=tol, method="log_sinkhorn", grad="autodiff",
+        )
     plan = result.plan
     with torch.no_grad():
         error = ((plan.sum(-1) - label_marginal).abs().sum(-1)
                  + (plan.sum(-2) - token_marginal).abs().sum(-1))
-    return TransportSolution(plan, int(result.log["n_iter"]) + 1, error)
+    log.iterations, log.worst_error = int(result.log["n_iter"]) + 1, error.max()
+    return plan, error
+
+
+class _SinkhornAcrossMembers(torch.autograd.Function):
+    """:func:`_sinkhorn` under :func:`torch.func.vmap`: the vmapped dimension (the ensemble's
+    members) is folded into POT's batch, so every member's problems are solved in one call, and
+    autograd records POT's iterations on the folded tensors as for a single run. POT decides when
+    to stop on the worst problem of the folded batch, so a member may run a few more iterations
+    than alone (until every member's problems meet ``tol``)."""
+
+    generate_vmap_rule = False
+
+    @staticmethod
+    def forward(cost, label_marginal, token_marginal, epsilon, max_iter, tol, log):
+        raise RuntimeError("_SinkhornAcrossMembers runs only under torch.func.vmap")
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        pass
+
+    @staticmethod
+    def vmap(info, in_dims, cost, label_marginal, token_marginal, epsilon, max_iter, tol, log):
+        members = info.batch_size
+        tensors = [value.movedim(dim, 0) if dim is not None else value.expand(members, *value.shape)
+                   for value, dim in zip((cost, label_marginal, token_marginal), in_dims[:3])]
+        plan, error = _sinkhorn(*(value.flatten(0, 1) for value in tensors), epsilon, max_iter, tol, log)
+        return (plan.view(members, -1, *plan.shape[1:]), error.view(members, -1)), (0, 0)
 
 
 def entropic_transport_plan(
@@ -183,7 +238,10 @@ class ICH(nn.Module):
 
     When the Sinkhorn iterations end with more than :data:`MARGINAL_TOLERANCE` of the mass
     in the wrong place (too small an ``epsilon`` for the costs, or too few iterations), the
-    module warns, once per instance (per run); the details always carry the error.
+    module warns, once per instance (per run); the details always carry the error. The worst
+    error is kept on the device and read on the first training forward pass, then every
+    :data:`CONVERGENCE_CHECK_EVERY`, and on every pass in eval mode or with details; so in
+    training the warning comes at most that many steps after the first bad plan.
     """
 
     def __init__(self, dim: int, epsilon: float = 0.05, max_iter: int = 50,
@@ -193,6 +251,8 @@ class ICH(nn.Module):
         self.fusion = PassThroughFusion((1.0, 0.0), dim, noise_std)  # W^H
         self.visual_tokens = "video" if dictionary is None else "dictionary"
         self.warned_about_convergence = False
+        self._worst_error: torch.Tensor | None = None      # since the last check, on the device
+        self._iterations, self._passes = 0, 0
         if dictionary is not None:
             if dictionary.prototypes.shape[-1] != dim:
                 raise ValueError(f"prototypes have dimension {dictionary.prototypes.shape[-1]}, "
@@ -224,7 +284,7 @@ class ICH(nn.Module):
             solution = solve_entropic_transport(cost, self.epsilon, token_marginal=token_marginal,
                                                 max_iter=self.max_iter)            # P*
             rows = solution.plan / solution.plan.sum(-1, keepdim=True)            # P* rows renormalised
-        self._check_convergence(solution)
+        self._record_convergence(solution, check_now=with_details or not self.training)
         keep_weight, pooled_weight = self.fusion.block_weights(text.dtype)       # W^H_1, W^H_2
         projected_tokens = F.linear(tokens.to(text.dtype), pooled_weight)         # V^P W^H_2
         text_prime = FactoredText(F.linear(text, keep_weight), rows, projected_tokens)  # T' = [T, H] W^H
@@ -237,12 +297,27 @@ class ICH(nn.Module):
         details["text_after_ich"] = text_prime = text_prime.materialise()
         return text_prime, details
 
-    def _check_convergence(self, solution: TransportSolution) -> None:
-        worst = float(solution.marginal_error.max())
+    def _record_convergence(self, solution: TransportSolution, check_now: bool) -> None:
+        """Keep the worst marginal error on the device; read it (:meth:`check_convergence`) when
+        ``check_now``, on the first pass and every :data:`CONVERGENCE_CHECK_EVERY` passes."""
+        worst = solution.worst_error               # over every member's problems under vmap
+        self._worst_error = worst if self._worst_error is None else torch.maximum(self._worst_error, worst)
+        self._iterations = max(self._iterations, solution.iterations)
+        self._passes += 1
+        if check_now or self._passes == 1 or self._passes % CONVERGENCE_CHECK_EVERY == 0:
+            self.check_convergence()
+
+    def check_convergence(self) -> None:
+        """Warn (once per instance) when a plan since the last check had more than
+        :data:`MARGINAL_TOLERANCE` of its mass in the wrong place; reads one number from the device."""
+        if self._worst_error is None:
+            return
+        worst, iterations = float(self._worst_error), self._iterations
+        self._worst_error, self._iterations = None, 0
         if worst > MARGINAL_TOLERANCE and not self.warned_about_convergence:
             self.warned_about_convergence = True
             warnings.warn(
-                f"ICH: Sinkhorn stopped after {solution.iterations} iterations with {worst:.3g} of the "
+                f"ICH: Sinkhorn stopped after {iterations} iterations with {worst:.3g} of the "
                 f"transported mass in the wrong place (tolerance {MARGINAL_TOLERANCE}; epsilon="
                 f"{self.epsilon}, max_iter={self.max_iter}): raise ich_max_iter or ich_epsilon "
-                "(this warning is shown once per model)", RuntimeWarning, stacklevel=3)
+                "(this warning is shown once per model)", RuntimeWarning, stacklevel=4)
