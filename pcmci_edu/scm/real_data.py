@@ -133,18 +133,21 @@ def charades_scene_evidence(train_scenes: Sequence[str], train_actions: np.ndarr
     }
 
 
-def charades_aggregates(root: str | os.PathLike) -> dict[str, Any]:
-    """Charades: sizes, and :func:`charades_scene_evidence` on the official train and test splits."""
+def charades_aggregates(root: str | os.PathLike, scene_evidence: bool = True) -> dict[str, Any]:
+    """Charades: sizes, and (``scene_evidence``) :func:`charades_scene_evidence` on the official
+    train and test splits."""
     from pcmci_edu.data import Charades
 
     train, test = Charades(root, split="train"), Charades(root, split="test")
-    return {
+    record = {
         "videos": {"train": len(train), "test": len(test)}, "actions": int(train.num_actions),
         "action_names": list(train.action_texts),
         "mean_actions_per_video_train": round(float(train.actions.sum(1).mean()), ROUND),
-        "scene_evidence": charades_scene_evidence(list(train.scenes), train.actions, list(test.scenes), test.actions,
-                                                  list(train.objects), list(train.action_texts)),
     }
+    if scene_evidence:
+        record["scene_evidence"] = charades_scene_evidence(list(train.scenes), train.actions, list(test.scenes),
+                                                           test.actions, list(train.objects), list(train.action_texts))
+    return record
 
 
 def _annotation_digests(root: Path) -> dict[str, dict[str, Any]]:
@@ -160,14 +163,23 @@ def _annotation_digests(root: Path) -> dict[str, dict[str, Any]]:
     return digests
 
 
-def aggregate(root: str | os.PathLike) -> dict[str, Any]:
-    """Every aggregate of the book's real-data sections, computed from the annotation files under
-    ``root`` (one folder per dataset, as in ``/work/shared/data``); no annotation rows."""
+DATASETS = ("breakfast", "coin", "charades")
+
+
+def aggregate(root: str | os.PathLike, datasets: Sequence[str] = DATASETS,
+              scene_evidence: bool = True) -> dict[str, Any]:
+    """Every aggregate of the book's real-data sections for ``datasets``, computed from the
+    annotation files under ``root`` (one folder per dataset, as in ``/work/shared/data``); no
+    annotation rows. ``scene_evidence=False`` skips Charades' scene analysis (chapter 2 only)."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such folder of annotation files (set PCMCI_DATA_ROOT to one)")
-    return {"breakfast": breakfast_aggregates(root), "coin": coin_aggregates(root),
-            "charades": charades_aggregates(root)}
+    unknown = sorted(set(datasets) - set(DATASETS))
+    if unknown:
+        raise ValueError(f"unknown dataset(s) {unknown}: expected some of {', '.join(DATASETS)}")
+    makers = {"breakfast": breakfast_aggregates, "coin": coin_aggregates,
+              "charades": lambda folder: charades_aggregates(folder, scene_evidence)}
+    return {name: makers[name](root) for name in datasets}
 
 
 def provenance(root: str | os.PathLike, command: Sequence[str]) -> dict[str, Any]:
@@ -182,23 +194,28 @@ def provenance(root: str | os.PathLike, command: Sequence[str]) -> dict[str, Any
             "note": "Counts and rates only: the datasets' licences forbid redistributing annotation rows."}
 
 
-def real_data(root: str | os.PathLike | None = None, committed: str | os.PathLike = COMMITTED) -> tuple[dict, str]:
-    """The aggregates and a sentence saying where they come from.
+def real_data(datasets: Sequence[str] = DATASETS, *, scene_evidence: bool = True,
+              root: str | os.PathLike | None = None, committed: str | os.PathLike = COMMITTED) -> tuple[dict, str]:
+    """The aggregates of ``datasets`` and a sentence saying where they come from.
 
-    With ``root`` (default ``$PCMCI_DATA_ROOT``) they are computed now from the annotation files;
-    without it they are read from the committed ``results/real_data_aggregates.json``.
+    With ``root`` (default ``$PCMCI_DATA_ROOT``) they are computed now from the annotation files
+    (:func:`aggregate`); without it they are read from the committed
+    ``results/real_data_aggregates.json``, whose provenance the sentence quotes.
     """
     root = root if root is not None else os.environ.get("PCMCI_DATA_ROOT") or None
     if root:
-        return aggregate(root), f"computed now from the annotation files under {root} (PCMCI_DATA_ROOT)"
+        return (aggregate(root, datasets, scene_evidence),
+                f"computed now from the annotation files under {root} (PCMCI_DATA_ROOT)")
     path = Path(committed)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: the committed aggregates are missing, and PCMCI_DATA_ROOT is not set; "
-                                "run `python -m pcmci_edu.scm.real_data --root DATA --out " f"{path}`")
+                                f"run `python -m pcmci_edu.scm.real_data --root DATA --out {path}`")
     record = json.loads(path.read_text())
     meta = record["provenance"]
-    return record, (f"read from {path.name} (PCMCI_DATA_ROOT is not set): computed {meta['computed_at']} by "
-                    f"`{meta['command']}` at pcmci_edu {meta['package_version']}, {meta['code_version']}")
+    commit = (meta["code_version"].get("git_commit") or "no commit")[:10]
+    return ({name: record[name] for name in datasets},
+            f"read from the committed {path.name} (PCMCI_DATA_ROOT is not set), computed "
+            f"{meta['computed_at']} by `{meta['command']}` at pcmci_edu {meta['package_version']} ({commit})")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
