@@ -409,22 +409,23 @@ def draw_frontdoor(ax: plt.Axes | None = None, treatment: str = "V", mediator: s
 
 
 BENCHMARK_POSITIONS: dict[str, tuple[float, float]] = {
-    "Y": (0.0, 0.0), "S": (0.9, 1.3), "A": (1.6, 0.6), "C": (1.2, -0.7), "O": (2.3, -1.1),
+    "Y": (0.0, 0.0), "S": (0.9, 1.3), "Xa": (1.6, 0.6), "C": (1.2, -0.7), "O": (2.3, -1.1),
     "V": (3.2, 0.2), "T": (3.4, -1.3),
 }
 
 BENCHMARK_DESCRIPTIONS: dict[str, str] = {
-    "Y": "label (activity)", "S": "script: its atomic actions (I)", "A": "action part of the frames",
+    "Y": "label (activity)", "S": "script: its atomic actions (I)", "Xa": "action part of the frames",
     "C": "context: person, kitchen (C)", "O": "companion objects (H)", "V": "frame features",
     "T": "frozen label texts T_0",
 }
-"""The embedded benchmark's variables (:mod:`pcmci_edu.data.benchmark`), one letter each."""
+"""The embedded benchmark's variables (:mod:`pcmci_edu.data.benchmark`); ``Xa`` is drawn as
+:math:`X_a` (``A`` counts the activities in the book's notation)."""
 
 SHIFT_BREAKS: dict[str, tuple[tuple[str, str], ...]] = {
     "test_shift_context": (("Y", "C"),),
-    "test_shift_objects": (("A", "O"),),
+    "test_shift_objects": (("Xa", "O"),),
     "test_shift_codependency": (("Y", "S"),),
-    "test_shift": (("Y", "C"), ("A", "O")),
+    "test_shift": (("Y", "C"), ("Xa", "O")),
 }
 """Which of the benchmark graph's arrows each shifted split redraws independently of the label
 (``test_shift_codependency`` splices a chunk of another activity's script into each video, so
@@ -434,17 +435,17 @@ the script is no longer the activity's alone)."""
 def benchmark_graph() -> nx.DiGraph:
     """The embedded benchmark's generating graph: the label causes the features.
 
-    ``Y -> S`` (the activity's grammar draws its script), ``S -> A`` (the action part),
-    ``Y -> C`` (the context is tied to the activity in training), ``A -> O`` (each action's
-    companion object is visible while it is performed), ``A, C, O -> V`` (a frame is the sum of
+    ``Y -> S`` (the activity's grammar draws its script), ``S -> Xa`` (the action part),
+    ``Y -> C`` (the context is tied to the activity in training), ``Xa -> O`` (each action's
+    companion object is visible while it is performed), ``Xa, C, O -> V`` (a frame is the sum of
     the parts plus noise) and ``O -> T`` (the frozen label texts are contaminated by companions).
     Nothing points into ``Y``: ``P(y | do(v)) = P(y)``.
     """
     graph = nx.DiGraph(name="embedded benchmark")
     for node, description in BENCHMARK_DESCRIPTIONS.items():
-        graph.add_node(node, latent=False, label=node, description=description)
-    graph.add_edges_from([("Y", "S"), ("S", "A"), ("Y", "C"), ("A", "O"), ("A", "V"), ("C", "V"), ("O", "V"),
-                          ("O", "T")], kind="causal")
+        graph.add_node(node, latent=False, label="$X_a$" if node == "Xa" else node, description=description)
+    graph.add_edges_from([("Y", "S"), ("S", "Xa"), ("Y", "C"), ("Xa", "O"), ("Xa", "V"), ("C", "V"),
+                          ("O", "V"), ("O", "T")], kind="causal")
     return graph
 
 
@@ -472,7 +473,8 @@ def plot_benchmark_and_poster(figure=None):
     colours = {"Y": ROLE_COLOURS["outcome"], "V": ROLE_COLOURS["treatment"], "T": ROLE_COLOURS["treatment"]}
     nx.draw_networkx_nodes(graph, BENCHMARK_POSITIONS, ax=left, node_size=900, edgecolors="#555555",
                            node_color=[colours.get(node, "#A1C9F4") for node in graph.nodes])
-    nx.draw_networkx_labels(graph, BENCHMARK_POSITIONS, ax=left, font_size=12, font_weight="bold")
+    nx.draw_networkx_labels(graph, BENCHMARK_POSITIONS, labels=dict(graph.nodes(data="label")), ax=left,
+                            font_size=12, font_weight="bold")
     for node, (x, y) in BENCHMARK_POSITIONS.items():
         left.text(x, y - 0.3, BENCHMARK_DESCRIPTIONS[node], ha="center", va="top", fontsize=7.5, color="#444444")
     left.set_title("the embedded benchmark: the label causes the features", fontsize=11)

@@ -29,7 +29,7 @@ import pytest
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CHAPTERS = sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+CHAPTERS = sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]*_*.ipynb"))  # 01b_causal_primer too
 
 EXERCISES_HEADING = re.compile(r"^#{2,4}\s+Exercises\b.*$", re.MULTILINE)
 DIRECTIVE = re.compile(r"^(?P<fence>`{3,}|:{3,})\{(?P<name>exercise|solution)\}[ \t]*(?P<argument>[^\n]*)\n"
@@ -68,7 +68,7 @@ def test_chapter_has_labelled_exercises_each_with_a_collapsed_solution(path: Pat
     assert exercises, f"{path.name}: no {{exercise}} after '## Exercises'"
     for exercise in exercises:
         label = exercise["options"].get("label")
-        assert label and re.fullmatch(r"ex-ch\d\d-\d+", label), f"{path.name}: exercise without an ex-chNN-K label"
+        assert label and re.fullmatch(r"ex-ch\d\d[a-z]?-\d+", label), f"{path.name}: exercise without an ex-chNN-K label"
         assert len(exercise["content"]) >= 20, f"{path.name}: {label} is empty"
         assert label in solutions, f"{path.name}: {label} has no {{solution}} {label}"
         assert "dropdown" in solutions[label]["options"].get("class", ""), f"{path.name}: {label}'s solution is not collapsed"
