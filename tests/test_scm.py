@@ -348,3 +348,25 @@ def test_real_data_command_reports_a_missing_root(tmp_path, capsys):
     assert real_data.main(["--root", str(tmp_path / "absent"), "--out", str(tmp_path / "out.json")]) == 1
     assert "no such folder" in capsys.readouterr().err
     assert not (tmp_path / "out.json").exists()
+
+
+def test_identification_short_latex_and_assumptions_read_dowhys_estimand():
+    backdoor = scm.QUERIES["all_T"].identify()
+    assert backdoor.short() == "back-door {H, I}"
+    assert backdoor.latex().startswith(r"\frac{d}{d T}") and "matrix" not in backdoor.latex()
+    assert set(backdoor.assumptions()) == {"Unconfoundedness"}
+    front = scm.QUERIES["C"].identify()
+    assert front.short() == "front-door {M}" and "matrix" not in front.latex()
+    assert "Full-mediation" in front.assumptions()
+    nothing = scm.identify(scm.pcmci_graph(), "T", "Y")
+    assert nothing.short() == "not identified" and nothing.latex() == "" and nothing.assumptions() == {}
+    cut = scm.identify(scm.progressive_graphs()[2][1], "T", "Y")  # after ICH and ICI
+    assert cut.short() == "nothing to adjust"
+
+
+def test_quiet_dowhy_swallows_dowhys_prints(capsys):
+    from pcmci_edu.scm.identification import _quiet_dowhy
+
+    with _quiet_dowhy():
+        print("No such variable(s) found!")
+    assert capsys.readouterr().out == ""
