@@ -219,6 +219,9 @@ def real_data(datasets: Sequence[str] = DATASETS, *, scene_evidence: bool = True
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command line: compute the aggregates under ``--root`` and write them, with their
+    provenance, to ``--out`` (atomically). Exit status 0, or 1 with one line on stderr for a
+    missing or malformed annotation file, 2 without a root."""
     parser = argparse.ArgumentParser(prog="python -m pcmci_edu.scm.real_data", description=__doc__.split("\n")[0])
     parser.add_argument("--root", default=os.environ.get("PCMCI_DATA_ROOT"),
                         help="folder of the annotation files (default: $PCMCI_DATA_ROOT)")
