@@ -314,7 +314,7 @@ async () => {
       const edge = article.getBoundingClientRect().right;
       const candidates = [
         ...[...document.querySelectorAll(".cell_output .output, .cell_output pre")].map(e => ["code output", e]),
-        ...[...document.querySelectorAll(".math")].map(e => ["equation", e]),
+        ...[...document.querySelectorAll("div.math")].map(e => ["equation", e]),   // display math
         ...[...document.querySelectorAll("table")].map(e => ["table", e]),
       ];
       return candidates
