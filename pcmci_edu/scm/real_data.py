@@ -5,11 +5,12 @@ cannot ship them; it can ship *aggregates*: counts, rates and statistics compute
 annotation row, no video id). :func:`aggregate` computes every aggregate chapters 1, 2 and 9 show,
 with the package's own functions (:mod:`~pcmci_edu.scm.label_structure`,
 :mod:`~pcmci_edu.scm.evidence`), and :func:`real_data` returns them either computed now from
-``$PCMCI_DATA_ROOT`` or read from ``results/real_data_aggregates.json``, saying which.
+``$PCMCI_DATA_ROOT`` or read from the committed ``pcmci_edu/scm/real_data_aggregates.json``
+(package data), saying which.
 
 The committed file is written by::
 
-    python -m pcmci_edu.scm.real_data --root $PCMCI_DATA_ROOT --out results/real_data_aggregates.json
+    python -m pcmci_edu.scm.real_data --root $PCMCI_DATA_ROOT --out pcmci_edu/scm/real_data_aggregates.json
 
 which records its provenance: the command, the package version and git commit, the date, and the
 sha256 of every annotation file read.
@@ -35,8 +36,8 @@ from pcmci_edu.scm.evidence import (all_stratified_risk_differences, multi_hot, 
 from pcmci_edu.scm.label_structure import (action_cooccurrence, activity_action_frequency, exclusive_pairs,
                                            shared_actions)
 
-COMMITTED = Path(__file__).resolve().parents[2] / "results" / "real_data_aggregates.json"
-"""Where the committed aggregates live in a checkout of the repository."""
+COMMITTED = Path(__file__).resolve().parent / "real_data_aggregates.json"
+"""The committed aggregates: package data, so they come with ``pip install`` (Colab included)."""
 
 CHARADES_MIN_EXPOSED = 100
 """Charades: an object enters the risk-difference analysis when at least this many training videos show it."""
@@ -199,8 +200,8 @@ def real_data(datasets: Sequence[str] = DATASETS, *, scene_evidence: bool = True
     """The aggregates of ``datasets`` and a sentence saying where they come from.
 
     With ``root`` (default ``$PCMCI_DATA_ROOT``) they are computed now from the annotation files
-    (:func:`aggregate`); without it they are read from the committed
-    ``results/real_data_aggregates.json``, whose provenance the sentence quotes.
+    (:func:`aggregate`); without it they are read from the committed :data:`COMMITTED` file,
+    whose provenance the sentence quotes.
     """
     root = root if root is not None else os.environ.get("PCMCI_DATA_ROOT") or None
     if root:
