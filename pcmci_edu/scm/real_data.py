@@ -239,7 +239,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FileNotFoundError, AnnotationError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    command = ["python -m pcmci_edu.scm.real_data", "--root", "$PCMCI_DATA_ROOT", "--out", args.out]
+    out = Path(args.out).resolve()
+    shown = out.relative_to(Path.cwd()) if out.is_relative_to(Path.cwd()) else out  # no home folders in the file
+    command = ["python -m pcmci_edu.scm.real_data", "--root", "$PCMCI_DATA_ROOT", "--out", str(shown)]
     record = {"provenance": provenance(args.root, command), **record}
     # provenance readable, the numbers compact (one line per dataset)
     lines = [f"{json.dumps(key)}: " + (json.dumps(value, indent=1) if key == "provenance" else
