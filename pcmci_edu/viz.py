@@ -7,13 +7,14 @@ the same in every chapter.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import networkx as nx
 import numpy as np
 import pandas as pd
-from matplotlib.patches import Patch
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Patch
 
 ROLE_COLOURS = {"treatment": "#4C72B0", "outcome": "#55A868", "mediator": "#8172B2", "latent": "#DDDDDD"}
 ESTIMATE_COLOURS = {"truth": "black", "naive": "#C44E52", "adjusted": "#4C72B0"}
@@ -98,15 +99,23 @@ def scm_legend(ax: plt.Axes) -> None:
     ax.legend(handles=handles, loc="lower left", fontsize=8, frameon=False)
 
 
-def plot_progressive_graphs(stages: Sequence[tuple[str, nx.DiGraph]], titles: Mapping[str, str] | None = None):
-    """One panel per stage of :func:`pcmci_edu.scm.progressive_graphs`, cut edges crossed out."""
+def plot_progressive_graphs(stages: Sequence[tuple[str, nx.DiGraph]], titles: Mapping[str, str] | None = None,
+                            columns: int = 2):
+    """One panel per stage of :func:`pcmci_edu.scm.progressive_graphs`, cut edges crossed out.
+
+    The panels sit on a grid of ``columns`` (two by default), each about 5 x 4 inches, so that
+    in a page's column every graph is drawn large enough to read its labels.
+    """
     titles = dict(titles or {})
-    figure, axes = plt.subplots(1, len(stages), figsize=(3.6 * len(stages), 3.4))
-    axes = np.atleast_1d(axes)
+    rows = math.ceil(len(stages) / columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(5.0 * columns, 4.0 * rows))
+    axes = np.atleast_1d(axes).ravel()
     previous = None
     for ax, (name, graph) in zip(axes, stages):
         draw_scm(graph, ax=ax, reference=previous, title=titles.get(name, "base" if name == "base" else f"after {name.upper()}"))
         previous = graph
+    for ax in axes[len(stages):]:
+        figure.delaxes(ax)
     scm_legend(axes[0])
     figure.tight_layout()
     return figure
@@ -276,4 +285,257 @@ def plot_explorer(result: Mapping[str, object], figure=None):
     plot_estimates(result["estimates"], ax=estimate_ax)
     estimate_ax.set_title("simulated effects: naive vs dowhy-adjusted vs truth", fontsize=10)
     figure.tight_layout()
+    return figure
+
+
+# ---------------------------------------------------------------------------------------------
+# Diagrams: the architecture, the front-door, the benchmark's graph beside the poster's
+# ---------------------------------------------------------------------------------------------
+
+MODULE_COLOURS = {"input": "#EEEEEE", "encoder": "#A1C9F4", "ich": "#FFB482", "ici": "#8DE5A1",
+                  "ivc": "#D0BBFF", "output": "#FFFEA3"}
+
+PCMCI_MODULES: tuple[tuple[str, str, str, str], ...] = (
+    # (key, box title, what it computes, output shape)
+    ("frames", "frames", "frozen vision encoder\nframe features V", "N x D"),
+    ("encoder", "video encoder F(V)", "projection + temporal\ntransformer", "N x d"),
+    ("ich", "ICH", "OT plan P* between T\nand V^P; H = P* V^P", "T' : K x d"),
+    ("ici", "ICI", "R relation graphs\nG_r over the K labels", "T* : K x d"),
+    ("ivc", "IVC", "front-door gate:\nV' = sigmoid(A(M, F(V))) F(V)", "V* : d"),
+    ("logits", "logits", "scale x cos(V*, T*_k)", "K"),
+)
+"""The modules of PCMCi in the poster's order, with what each computes and the shape it outputs
+(per video; ``N`` frames, ``D`` the frozen encoder's width, ``d`` the model's, ``K`` labels)."""
+
+
+def _box(ax: plt.Axes, centre: tuple[float, float], size: tuple[float, float], colour: str, title: str,
+         body: str = "", shape: str = "") -> None:
+    x, y = centre
+    w, h = size
+    ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.02,rounding_size=0.08",
+                                facecolor=colour, edgecolor="#555555", linewidth=1.2))
+    ax.text(x, y + h / 2 - 0.17, title, ha="center", va="top", fontsize=10, fontweight="bold")
+    if body:
+        ax.text(x, y - 0.02, body, ha="center", va="center", fontsize=7.5)
+    if shape:
+        ax.text(x, y - h / 2 + 0.1, shape, ha="center", va="bottom", fontsize=8, family="monospace",
+                color="#333333")
+
+
+def _arrow(ax: plt.Axes, start: tuple[float, float], end: tuple[float, float], text: str = "",
+           colour: str = "#333333", style: str = "-|>", rad: float = 0.0) -> None:
+    ax.add_patch(FancyArrowPatch(start, end, arrowstyle=style, mutation_scale=14, color=colour, linewidth=1.4,
+                                 connectionstyle=f"arc3,rad={rad}"))
+    if text:
+        ax.text((start[0] + end[0]) / 2, (start[1] + end[1]) / 2 + 0.12, text, ha="center", va="bottom",
+                fontsize=7.5, color=colour)
+
+
+def draw_pcmci_architecture(ax: plt.Axes | None = None, title: str | None = None) -> plt.Axes:
+    """PCMCi as a diagram: the modules of :data:`PCMCI_MODULES` in the poster's order (frames ->
+    video encoder -> ICH -> ICI -> IVC -> logits) with the shape each outputs, and the label-text
+    path (frozen text embeddings ``T_0``: K x D -> learnable ``T``) that feeds ICH, ICI and IVC.
+
+    One box per module; its bold title is the module's name, so a test can find every module.
+    """
+    ax = _axes(ax, (12.0, 4.2))
+    colours = {"frames": "input", "encoder": "encoder", "ich": "ich", "ici": "ici", "ivc": "ivc",
+               "logits": "output"}
+    width, height, gap = 1.75, 1.25, 0.35
+    xs = [i * (width + gap) for i in range(len(PCMCI_MODULES))]
+    for x, (key, name, body, shape) in zip(xs, PCMCI_MODULES):
+        _box(ax, (x, 0.0), (width, height), MODULE_COLOURS[colours[key]], name, body, shape)
+    for left, right in zip(xs, xs[1:]):
+        _arrow(ax, (left + width / 2, 0.0), (right - width / 2, 0.0))
+    # the text path: T0 -> T feeds ICH; T' -> ICI; T* is the mediator M of IVC and the logits' labels
+    text_y = 1.9
+    _box(ax, (xs[1], text_y), (width, 1.0), MODULE_COLOURS["input"], "label texts",
+         "frozen text encoder T_0,\nlearnable T", "K x D -> K x d")
+    _arrow(ax, (xs[1] + width / 2, text_y), (xs[2], height / 2), "T")
+    ax.text(xs[3] + width / 2 + gap / 2, height / 2 + 0.55, "M = T*", ha="center", fontsize=8, color="#8172B2")
+    _arrow(ax, (xs[3] + 0.3, height / 2), (xs[4] - 0.3, height / 2), colour="#8172B2", rad=-0.5)
+    _arrow(ax, (xs[3] + 0.5, -height / 2), (xs[5] - 0.2, -height / 2), colour="#8172B2", rad=0.35)
+    ax.text(xs[4] + width / 2 + gap / 2, -height / 2 - 0.75, "T* scores V*", ha="center", fontsize=8,
+            color="#8172B2")
+    _arrow(ax, (xs[0] + 0.4, -height / 2), (xs[2] - 0.2, -height / 2), colour="#DD8452", rad=0.35)
+    ax.text(xs[1], -height / 2 - 0.75, "V^P: the frames' own tokens", ha="center", fontsize=8, color="#DD8452")
+    ax.set_xlim(xs[0] - width / 2 - 0.1, xs[-1] + width / 2 + 0.1)
+    ax.set_ylim(-height / 2 - 1.0, text_y + 0.6)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.set_title(title or "PCMCi, per video: modules in the poster's order and the shapes they output", fontsize=11)
+    return ax
+
+
+def draw_frontdoor(ax: plt.Axes | None = None, treatment: str = "V", mediator: str = "M", outcome: str = "Y",
+                   confounder: str = "C") -> plt.Axes:
+    """The front-door path as a picture: ``treatment -> mediator -> outcome`` with a latent
+    ``confounder`` of treatment and outcome, and the two steps of the formula written beside
+    the arrows they use (``P(m | do(v)) = P(m | v)``; ``P(y | do(m))`` by back-door over ``v``)."""
+    ax = _axes(ax, (7.0, 3.6))
+    graph = nx.DiGraph()
+    graph.add_node(confounder, latent=True)
+    for node in (treatment, mediator, outcome):
+        graph.add_node(node, latent=False)
+    graph.add_edges_from([(treatment, mediator), (mediator, outcome), (confounder, treatment),
+                          (confounder, outcome)])
+    positions = {treatment: (0.0, 0.0), mediator: (1.5, 0.0), outcome: (3.0, 0.0), confounder: (1.5, 1.3)}
+    colours = {treatment: ROLE_COLOURS["treatment"], mediator: ROLE_COLOURS["mediator"],
+               outcome: ROLE_COLOURS["outcome"], confounder: ROLE_COLOURS["latent"]}
+    for source, target in graph.edges:
+        latent = source == confounder
+        nx.draw_networkx_edges(graph, positions, edgelist=[(source, target)], ax=ax, arrows=True, arrowsize=16,
+                               node_size=1100, style="dashed" if latent else "solid",
+                               edge_color="#888888" if latent else "#333333", width=1.6)
+    for node in graph.nodes:
+        nx.draw_networkx_nodes(graph, positions, nodelist=[node], ax=ax, node_size=1100, node_color=colours[node],
+                               edgecolors="#555555", linewidths=1.5)
+        if node == confounder:
+            ax.collections[-1].set_linestyle("--")
+    nx.draw_networkx_labels(graph, positions, ax=ax, font_size=13, font_weight="bold")
+    ax.text(0.75, -0.35, f"step 1: P({mediator.lower()} | do({treatment.lower()}))\n"
+            f"= P({mediator.lower()} | {treatment.lower()})\n(no back-door path into {mediator})",
+            ha="center", va="top", fontsize=8.5, color=ROLE_COLOURS["mediator"])
+    ax.text(2.25, -0.35, f"step 2: P({outcome.lower()} | do({mediator.lower()}))\n"
+            f"= sum over {treatment.lower()}' of\nP({outcome.lower()} | {mediator.lower()}, {treatment.lower()}') "
+            f"P({treatment.lower()}')\n({treatment} blocks {mediator} <- {treatment} <- {confounder} -> {outcome})",
+            ha="center", va="top", fontsize=8.5, color=ROLE_COLOURS["outcome"])
+    ax.text(1.5, 1.75, f"{confounder}: latent, never measured", ha="center", fontsize=8.5, color="#666666")
+    ax.set_xlim(-0.5, 3.5)
+    ax.set_ylim(-1.45, 2.0)
+    ax.axis("off")
+    ax.set_title(f"The front-door: {treatment} acts on {outcome} only through {mediator}", fontsize=11)
+    return ax
+
+
+BENCHMARK_POSITIONS: dict[str, tuple[float, float]] = {
+    "Y": (0.0, 0.0), "S": (0.9, 1.3), "Xa": (1.6, 0.6), "C": (1.2, -0.7), "O": (2.3, -1.1),
+    "V": (3.2, 0.2), "T": (3.4, -1.3),
+}
+
+BENCHMARK_DESCRIPTIONS: dict[str, str] = {
+    "Y": "label (activity)", "S": "script: its atomic actions (I)", "Xa": "action part of the frames",
+    "C": "context: person, kitchen (C)", "O": "companion objects (H)", "V": "frame features",
+    "T": "frozen label texts T_0",
+}
+"""The embedded benchmark's variables (:mod:`pcmci_edu.data.benchmark`); ``Xa`` is drawn as
+:math:`X_a` (``A`` counts the activities in the book's notation)."""
+
+SHIFT_BREAKS: dict[str, tuple[tuple[str, str], ...]] = {
+    "test_shift_context": (("Y", "C"),),
+    "test_shift_objects": (("Xa", "O"),),
+    "test_shift_codependency": (("Y", "S"),),
+    "test_shift": (("Y", "C"), ("Xa", "O")),
+}
+"""Which of the benchmark graph's arrows each shifted split redraws independently of the label
+(``test_shift_codependency`` splices a chunk of another activity's script into each video, so
+the script is no longer the activity's alone)."""
+
+
+def benchmark_graph() -> nx.DiGraph:
+    """The embedded benchmark's generating graph: the label causes the features.
+
+    ``Y -> S`` (the activity's grammar draws its script), ``S -> Xa`` (the action part),
+    ``Y -> C`` (the context is tied to the activity in training), ``Xa -> O`` (each action's
+    companion object is visible while it is performed), ``Xa, C, O -> V`` (a frame is the sum of
+    the parts plus noise) and ``O -> T`` (the frozen label texts are contaminated by companions).
+    Nothing points into ``Y``: ``P(y | do(v)) = P(y)``.
+    """
+    graph = nx.DiGraph(name="embedded benchmark")
+    for node, description in BENCHMARK_DESCRIPTIONS.items():
+        graph.add_node(node, latent=False, label="$X_a$" if node == "Xa" else node, description=description)
+    graph.add_edges_from([("Y", "S"), ("S", "Xa"), ("Y", "C"), ("Xa", "O"), ("Xa", "V"), ("C", "V"),
+                          ("O", "V"), ("O", "T")], kind="causal")
+    return graph
+
+
+def plot_benchmark_and_poster(figure=None):
+    """Two panels: the embedded benchmark's generating graph (:func:`benchmark_graph`, arrows each
+    shifted split breaks coloured and labelled) beside the poster's SCM (:func:`draw_scm` of
+    :func:`pcmci_edu.scm.pcmci_graph`). Returns the figure."""
+    from pcmci_edu.scm import pcmci_graph
+
+    figure = figure or plt.figure(figsize=(12.0, 4.8))
+    left, right = figure.subplots(1, 2, gridspec_kw={"width_ratios": [1.25, 1.0]})
+    graph = benchmark_graph()
+    shift_colours = {"test_shift_context": "#C44E52", "test_shift_objects": "#DD8452",
+                     "test_shift_codependency": "#55A868"}
+    broken = {edge: split for split, edges in SHIFT_BREAKS.items() if split in shift_colours for edge in edges}
+    for source, target in graph.edges:
+        split = broken.get((source, target))
+        nx.draw_networkx_edges(graph, BENCHMARK_POSITIONS, edgelist=[(source, target)], ax=left, arrows=True,
+                               arrowsize=14, node_size=900, width=2.6 if split else 1.3,
+                               edge_color=shift_colours.get(split, "#333333"))
+        if split:
+            middle = (np.asarray(BENCHMARK_POSITIONS[source]) + np.asarray(BENCHMARK_POSITIONS[target])) / 2
+            left.text(middle[0], middle[1] + 0.12, split.replace("test_shift_", "shift: "), fontsize=8,
+                      color=shift_colours[split], ha="center", fontweight="bold")
+    colours = {"Y": ROLE_COLOURS["outcome"], "V": ROLE_COLOURS["treatment"], "T": ROLE_COLOURS["treatment"]}
+    nx.draw_networkx_nodes(graph, BENCHMARK_POSITIONS, ax=left, node_size=900, edgecolors="#555555",
+                           node_color=[colours.get(node, "#A1C9F4") for node in graph.nodes])
+    nx.draw_networkx_labels(graph, BENCHMARK_POSITIONS, labels=dict(graph.nodes(data="label")), ax=left,
+                            font_size=12, font_weight="bold")
+    for node, (x, y) in BENCHMARK_POSITIONS.items():
+        left.text(x, y - 0.3, BENCHMARK_DESCRIPTIONS[node], ha="center", va="top", fontsize=7.5, color="#444444")
+    left.set_title("the embedded benchmark: the label causes the features", fontsize=11)
+    left.axis("off")
+    left.margins(0.15)
+    draw_scm(pcmci_graph(), ax=right, title="the poster's SCM: text and video cause the label")
+    scm_legend(right)
+    figure.tight_layout()
+    return figure
+
+
+def relation_heatmaps(graphs: Mapping[str, np.ndarray] | Sequence[np.ndarray], names: Sequence[str],
+                      order: Sequence[int] | str | None = "cluster", top: int | None = 30,
+                      columns: int = 2, vmax: float | None = None, figure=None):
+    """Relation graphs over labels as ordered heatmaps, one small multiple per graph.
+
+    ``graphs``: ``R`` adjacency matrices of shape ``K x K`` (a mapping name -> matrix, or a
+    sequence named ``G_1 .. G_R``); ``names``: the ``K`` label names. ``order``: ``"cluster"``
+    orders the labels by average-linkage clustering of the graphs summed (related labels sit
+    together, so blocks become visible), ``None`` keeps the given order, or pass the order
+    itself. ``top``: keep only the ``top`` labels with the largest total weight (all when
+    ``None``). Every panel shares the order and the colour scale. Returns the figure.
+    """
+    if not isinstance(graphs, Mapping):
+        graphs = {f"G_{index + 1}": matrix for index, matrix in enumerate(graphs)}
+    matrices = {name: np.asarray(matrix, dtype=float) for name, matrix in graphs.items()}
+    if not matrices:
+        raise ValueError("relation_heatmaps needs at least one relation graph")
+    size = len(names)
+    for name, matrix in matrices.items():
+        if matrix.shape != (size, size):
+            raise ValueError(f"relation graph {name!r} has shape {matrix.shape}; expected ({size}, {size}) "
+                             f"for {size} label names")
+    total = sum(np.abs(matrix) for matrix in matrices.values())
+    keep = np.arange(size)
+    if top is not None and top < size:
+        weight = total.sum(0) + total.sum(1) - np.diag(total)
+        keep = np.sort(np.argsort(-weight, kind="stable")[:top])
+    if isinstance(order, str):
+        if order != "cluster":
+            raise ValueError(f"order must be 'cluster', None or a list of indices, got {order!r}")
+        from scipy.cluster.hierarchy import leaves_list, linkage
+
+        sub = total[np.ix_(keep, keep)]
+        features = np.concatenate([sub, sub.T], axis=1)
+        keep = keep[leaves_list(linkage(features, method="average"))] if len(keep) > 2 else keep
+    elif order is not None:
+        keep = np.asarray([index for index in order if index in set(keep.tolist())])
+    labels = [names[index] for index in keep]
+    rows = math.ceil(len(matrices) / columns)
+    side = max(3.5, 0.16 * len(keep) + 1.5)
+    figure = figure or plt.figure(figsize=(side * min(columns, len(matrices)) + 1.0, side * rows))
+    axes = np.atleast_1d(figure.subplots(rows, min(columns, len(matrices)), squeeze=False)).ravel()
+    scale = vmax if vmax is not None else max(float(np.abs(m[np.ix_(keep, keep)]).max()) for m in matrices.values()) or 1.0
+    image = None
+    for ax, (name, matrix) in zip(axes, matrices.items()):
+        image = ax.imshow(matrix[np.ix_(keep, keep)], cmap="viridis", vmin=0.0, vmax=scale)
+        ax.set_title(name, fontsize=10)
+        ax.set_xticks(range(len(keep)), labels, rotation=90, fontsize=6)
+        ax.set_yticks(range(len(keep)), labels, fontsize=6)
+    for ax in axes[len(matrices):]:
+        figure.delaxes(ax)
+    figure.colorbar(image, ax=list(axes[:len(matrices)]), shrink=0.7, label="edge weight")
     return figure

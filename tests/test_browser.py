@@ -18,7 +18,11 @@ running ``http.server``; every HTML page is opened and the test fails on
 - a widget without saved state: an ipywidgets view in the HTML whose model has no entry in
   the page's embedded widget state, or a widget that did not render;
 - solutions shown open: a ``{solution}`` with ``:class: dropdown`` whose body is visible
-  before the reader clicks it (and a chapter page without one).
+  before the reader clicks it (and a chapter page without one);
+- content wider than the column, on chapters 1-9 (``notebooks/01*`` to ``notebooks/09*``, the
+  primer included): a code cell's output, a displayed equation (``.math``) or a table that
+  scrolls sideways (``scrollWidth > clientWidth``) or sticks out of the article, at the default
+  1280 x 720 window. A reader on a laptop should never have to scroll a conclusion into view.
 
 Three checks read the build without a browser: the API reference's module pages list every
 public name of ``pcmci_edu`` (from ``objects.inv``), every chapter page has its Colab launch
@@ -305,6 +309,20 @@ async () => {
     renderedWidgets: document.querySelectorAll(".jupyter-widgets").length,
     widgetErrors: [...document.querySelectorAll(".jupyter-widgets")].map(e => e.textContent)
                       .filter(t => /Error displaying widget|model not found/i.test(t)),
+    overflowing: (() => {
+      const article = document.querySelector("article.bd-article, main article, main") || document.body;
+      const edge = article.getBoundingClientRect().right;
+      const candidates = [
+        ...[...document.querySelectorAll(".cell_output .output, .cell_output pre")].map(e => ["code output", e]),
+        ...[...document.querySelectorAll("div.math")].map(e => ["equation", e]),   // display math
+        ...[...document.querySelectorAll("table")].map(e => ["table", e]),
+      ];
+      return candidates
+        .filter(([, e]) => e.offsetParent !== null)   // shown (not inside a closed dropdown)
+        .filter(([, e]) => e.scrollWidth > e.clientWidth + 1 || e.getBoundingClientRect().right > edge + 1)
+        .map(([kind, e]) => `${kind} ${e.scrollWidth}px in ${e.clientWidth}px: ` +
+                            e.textContent.replace(/\s+/g, " ").trim().slice(0, 70));
+    })(),
   };
 }
 """ % {"view": WIDGET_VIEW}
@@ -362,6 +380,10 @@ def test_page_in_browser(page_path: str, server: str, browser) -> None:
     problems += [f"dropdown shown open on load: {title!r}" for title in seen["openDropdowns"]]
     if page_path.startswith("notebooks/") and not seen["dropdowns"]:
         problems.append("chapter without a collapsed solution ({solution} with :class: dropdown)")
+
+    # Layout: on chapters 1-9 nothing a reader must read scrolls sideways.
+    if re.match(r"notebooks/0[1-9]", page_path):
+        problems += [f"wider than the column: {text}" for text in seen["overflowing"][:10]]
 
     # Widgets: every view has saved state, and renders.
     source = _parse(page_path)

@@ -19,6 +19,7 @@ solution from a build with ``hide_solutions: true`` (``_config.yml``), for a stu
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import tomllib
 from collections import Counter
@@ -29,7 +30,7 @@ import pytest
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CHAPTERS = sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+CHAPTERS = sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]*_*.ipynb"))  # 01b_causal_primer too
 
 EXERCISES_HEADING = re.compile(r"^#{2,4}\s+Exercises\b.*$", re.MULTILINE)
 DIRECTIVE = re.compile(r"^(?P<fence>`{3,}|:{3,})\{(?P<name>exercise|solution)\}[ \t]*(?P<argument>[^\n]*)\n"
@@ -68,7 +69,7 @@ def test_chapter_has_labelled_exercises_each_with_a_collapsed_solution(path: Pat
     assert exercises, f"{path.name}: no {{exercise}} after '## Exercises'"
     for exercise in exercises:
         label = exercise["options"].get("label")
-        assert label and re.fullmatch(r"ex-ch\d\d-\d+", label), f"{path.name}: exercise without an ex-chNN-K label"
+        assert label and re.fullmatch(r"ex-ch\d\d[a-z]?-\d+", label), f"{path.name}: exercise without an ex-chNN-K label"
         assert len(exercise["content"]) >= 20, f"{path.name}: {label} is empty"
         assert label in solutions, f"{path.name}: {label} has no {{solution}} {label}"
         assert "dropdown" in solutions[label]["options"].get("class", ""), f"{path.name}: {label}'s solution is not collapsed"
@@ -89,3 +90,27 @@ def test_the_book_loads_sphinx_exercise_and_its_option_decides_on_solutions():
     assert config["sphinx"]["config"]["hide_solutions"] is False, "the published book shows (collapsed) solutions"
     book = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["book"]
     assert any(requirement.startswith("sphinx-exercise") for requirement in book)
+
+
+def test_exercises_are_numbered_per_chapter():
+    """book_fixes renumbers sphinx-exercise's book-wide counter per chapter: "Exercise 7.2"."""
+    spec = importlib.util.spec_from_file_location("book_fixes", REPO_ROOT / "book" / "_ext" / "book_fixes.py")
+    book_fixes = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(book_fixes)
+    assert book_fixes.chapter_number("notebooks/07_pcmci") == "7"
+    assert book_fixes.chapter_number("notebooks/01b_causal_primer") == "1b"
+    assert book_fixes.chapter_number("book/intro") is None
+
+    class Env:
+        toc_fignumbers = {
+            "notebooks/06_ivc": {"exercise": {"ex-ch06-1": (19,), "ex-ch06-2": (20,)}, "figure": {"f": (3,)}},
+            "notebooks/07_pcmci": {"exercise": {"ex-ch07-2": (23,), "ex-ch07-1": (22,)}},
+            "book/intro": {},
+        }
+
+    env = Env()
+    changed = book_fixes._number_exercises_per_chapter(None, env)
+    assert sorted(changed) == ["notebooks/06_ivc", "notebooks/07_pcmci"]
+    assert env.toc_fignumbers["notebooks/07_pcmci"]["exercise"] == {"ex-ch07-1": ("7", 1), "ex-ch07-2": ("7", 2)}
+    assert env.toc_fignumbers["notebooks/06_ivc"]["figure"] == {"f": (3,)}  # other numbers untouched
+    assert book_fixes._number_exercises_per_chapter(None, env) == []  # idempotent

@@ -220,3 +220,153 @@ def test_frozen_text_points_at_the_companion_objects(bench):
     frozen = scm.companion_similarity(bench["train"].action_text_features, truth.object_vectors, truth.companion_index)
     clean = scm.companion_similarity(truth.clean_action_text_features, truth.object_vectors, truth.companion_index)
     assert np.nanmean(frozen) > np.nanmean(clean) + 0.2
+
+
+# ---------------------------------------------------------------------------------------------
+# The causal primer (pcmci_edu.scm.primer) and the statistics primer (pcmci_edu.scm.stats_primer)
+# ---------------------------------------------------------------------------------------------
+
+from pcmci_edu.scm import primer, real_data, stats_primer  # noqa: E402
+
+
+def test_do_cuts_the_arrows_into_the_intervened_node_and_keeps_the_rest():
+    model = primer.confounded_triangle()
+    joint = model.joint()
+    assert joint.p.sum() == pytest.approx(1.0)
+    intervened = model.do(X=1)
+    assert not intervened.graph().has_edge("Z", "X") and intervened.graph().has_edge("Z", "Y")
+    after = intervened.joint()
+    assert primer.probability(after, {"X": 1}) == 1.0
+    assert primer.probability(after, {"Z": 1}) == pytest.approx(0.5)  # Z does not listen to X
+    # seeing is not doing: P(y | x=1) = 0.8, P(y | do(x=1)) = 0.1 + 0.3 + 0.5 * 0.5 = 0.65
+    assert primer.probability(joint, {"Y": 1}, {"X": 1}) == pytest.approx(0.8)
+    assert primer.interventional(model, "X", 1, "Y") == pytest.approx(0.65)
+    with pytest.raises(KeyError, match="not a node"):
+        model.do(W=1)
+
+
+def test_backdoor_and_frontdoor_by_hand_equal_the_interventional_truth():
+    triangle = primer.confounded_triangle()
+    for x in (0, 1):
+        value, terms = primer.backdoor_adjustment(triangle.joint(), "X", x, "Y", ["Z"])
+        assert value == pytest.approx(primer.interventional(triangle, "X", x, "Y"))
+        assert len(terms) == 2
+    front = primer.frontdoor_scm()
+    observed = front.joint().groupby(["X", "M", "Y"], as_index=False)["p"].sum()  # U marginalised out
+    for x in (0, 1):
+        value, terms = primer.frontdoor_adjustment(observed, "X", x, "M", "Y")
+        assert value == pytest.approx(primer.interventional(front, "X", x, "Y"))
+        assert len(terms) == 4
+    # the naive contrast is biased: the check could fail if the formulas were the conditional
+    naive = (primer.probability(observed, {"Y": 1}, {"X": 1}) - primer.probability(observed, {"Y": 1}, {"X": 0}))
+    assert abs(naive - 0.28) > 0.1
+
+
+def test_dowhy_identifies_the_primers_models_and_its_estimates_are_close():
+    front = primer.dowhy_check(primer.frontdoor_scm(), "X", "Y", n=20000, seed=0)
+    assert front["identified"] == "P(Y | do(X)): front-door through {M}"
+    assert front["adjusted"] == pytest.approx(front["truth"], abs=0.04)
+    assert abs(front["naive"] - front["truth"]) > 0.1
+    back = primer.dowhy_check(primer.confounded_triangle(), "X", "Y", n=20000, seed=0)
+    assert back["identified"] == "P(Y | do(X)): back-door, adjust for {Z}"
+    assert back["adjusted"] == pytest.approx(0.3, abs=0.04)
+
+
+def test_benchmark_direction_seeing_is_strong_doing_is_nothing():
+    model = primer.benchmark_direction_scm()
+    joint = model.joint()
+    assert primer.probability(joint, {"Y": 1}, {"V": 1}) - primer.probability(joint, {"Y": 1}, {"V": 0}) > 0.3
+    for v in (0, 1):
+        assert primer.interventional(model, "V", v, "Y") == pytest.approx(0.5)
+    with pytest.raises(ValueError):
+        primer.benchmark_direction_scm(context_tie=1.5)
+
+
+def test_stats_primer_pseudo_replication_inflates_false_positives_and_paired_is_calibrated():
+    rates = stats_primer.false_positive_rates(2000, draws=5, seeds=3)
+    assert rates["paired, one difference per draw"] == pytest.approx(0.05, abs=0.02)
+    assert rates["pseudo-replicated: every run a unit"] > 0.15
+    rows = stats_primer.simulate_comparison(5, 3, effect=0.03, rng_seed=1)
+    assert set(rows.columns) == {"benchmark_seed", "seed", "variant", "accuracy"} and len(rows) == 30
+    table = stats_primer.paired_versus_unpaired(rows)
+    assert table.loc["paired, one difference per draw", "n"] == 5
+    assert table.loc["pseudo-replicated: every run a unit", "n"] == 15
+    # pairing removes the draws' difficulty: a far narrower interval than the unpaired one
+    width = table.ci_high - table.ci_low
+    assert width["paired, one difference per draw"] < width["unpaired, draws as two groups"] / 2
+
+
+def test_minimum_detectable_effect_and_power_agree():
+    mde = stats_primer.minimum_detectable_effect(0.02, 5)
+    curve = stats_primer.power_curve(0.02, np.array([mde]), ns=(5,))
+    assert curve.iloc[0, 0] == pytest.approx(0.8, abs=1e-3)
+    assert stats_primer.minimum_detectable_effect(0.02, 20) < mde
+    assert np.isnan(stats_primer.minimum_detectable_effect(0.02, 1))
+
+
+def test_equivalence_needs_a_narrow_interval_inside_the_margin():
+    rng = np.random.default_rng(0)
+    base = rng.normal(0.6, 0.05, 10)
+    same = base + rng.normal(0.0, 0.002, 10)
+    result = stats_primer.equivalence_test(same, base, margin=0.01)
+    assert result["p_equivalence"] < 0.05 and -0.01 < result["ci90_low"] < result["ci90_high"] < 0.01
+    noisy = base + rng.normal(0.0, 0.05, 10)
+    assert stats_primer.equivalence_test(noisy, base, margin=0.01)["p_equivalence"] > 0.05
+    with pytest.raises(ValueError):
+        stats_primer.equivalence_test(same, base, margin=0.0)
+
+
+def test_committed_real_data_aggregates_are_aggregates_with_provenance():
+    record, source = real_data.real_data(root="")
+    assert "committed" in source and "pcmci_edu" in source
+    breakfast = record["breakfast"]
+    assert breakfast["videos"] == {"train": 1357, "test": 355}
+    assert breakfast["test_present_classes"] == 43 and len(breakfast["test_absent_actions"]) == 5
+    assert np.asarray(breakfast["cooccurrence_train"]).shape == (48, 48)
+    assert record["coin"]["tasks"] == 180 and record["coin"]["steps"] == 778
+    evidence = record["charades"]["scene_evidence"]
+    assert evidence["mAP_scene"] > evidence["mAP_prior"]
+    # no annotation rows: nothing in the file is a video id of the datasets
+    text = real_data.COMMITTED.read_text()
+    assert "P03_cam01" not in text and "46GP8" not in text
+    assert "inputs" in json_load(real_data.COMMITTED)["provenance"]
+
+
+def json_load(path):
+    import json
+
+    return json.loads(path.read_text())
+
+
+def test_real_data_aggregates_match_the_committed_copy(data_root):
+    live = real_data.aggregate(data_root, ("breakfast", "coin"))
+    committed, _ = real_data.real_data(("breakfast", "coin"), root="")
+    assert live == committed
+
+
+def test_real_data_command_reports_a_missing_root(tmp_path, capsys):
+    assert real_data.main(["--root", str(tmp_path / "absent"), "--out", str(tmp_path / "out.json")]) == 1
+    assert "no such folder" in capsys.readouterr().err
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_identification_short_latex_and_assumptions_read_dowhys_estimand():
+    backdoor = scm.QUERIES["all_T"].identify()
+    assert backdoor.short() == "back-door {H, I}"
+    assert backdoor.latex().startswith(r"\frac{d}{d T}") and "matrix" not in backdoor.latex()
+    assert set(backdoor.assumptions()) == {"Unconfoundedness"}
+    front = scm.QUERIES["C"].identify()
+    assert front.short() == "front-door {M}" and "matrix" not in front.latex()
+    assert "Full-mediation" in front.assumptions()
+    nothing = scm.identify(scm.pcmci_graph(), "T", "Y")
+    assert nothing.short() == "not identified" and nothing.latex() == "" and nothing.assumptions() == {}
+    cut = scm.identify(scm.progressive_graphs()[2][1], "T", "Y")  # after ICH and ICI
+    assert cut.short() == "nothing to adjust"
+
+
+def test_quiet_dowhy_swallows_dowhys_prints(capsys):
+    from pcmci_edu.scm.identification import _quiet_dowhy
+
+    with _quiet_dowhy():
+        print("No such variable(s) found!")
+    assert capsys.readouterr().out == ""

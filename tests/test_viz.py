@@ -7,6 +7,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import networkx as nx  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
@@ -79,3 +80,104 @@ def test_confounding_explorer_widget_recomputes_on_toggle():
             box.value = False
     assert panel.result["identifications"]["T"].backdoor_set == ()
     assert "back-door (H, I)" in panel.children[2].value
+
+
+def test_progressive_graphs_are_drawn_large_enough_to_read():
+    figure = viz.plot_progressive_graphs(scm.progressive_graphs())
+    width, height = figure.get_size_inches()
+    # two panels a row, each at least 4.5 inches wide: in a ~7-inch column a panel keeps half its size
+    assert width / 2 >= 4.5 and height >= 7
+
+
+def test_pcmci_architecture_has_every_module_in_the_posters_order():
+    ax = viz.draw_pcmci_architecture()
+    texts = [t for t in ax.texts if t.get_fontweight() == "bold"]
+    titles = [t.get_text() for t in texts]
+    order = ["frames", "video encoder F(V)", "ICH", "ICI", "IVC", "logits"]
+    assert all(name in titles for name in order)
+    positions = [texts[titles.index(name)].get_position()[0] for name in order]
+    assert positions == sorted(positions)  # left to right in the poster's order
+    shapes = {t.get_text() for t in ax.texts}
+    assert {"N x D", "N x d", "T' : K x d", "T* : K x d", "V* : d", "K"} <= shapes
+
+
+def test_frontdoor_picture_draws_the_path_and_the_latent_confounder():
+    ax = viz.draw_frontdoor()
+    labels = {t.get_text() for t in ax.texts}
+    assert {"V", "M", "Y", "C"} <= labels
+    assert any("step 1" in text for text in labels) and any("step 2" in text for text in labels)
+    dashed = [c for c in ax.collections if hasattr(c, "get_offsets") and len(c.get_offsets()) == 1
+              and c.get_linestyle()[0][1] is not None]
+    assert len(dashed) == 1  # only C is latent
+
+
+def test_benchmark_graph_has_the_label_as_a_root_and_each_shift_breaks_an_arrow_of_it():
+    graph = viz.benchmark_graph()
+    assert graph.in_degree("Y") == 0  # the label causes the features
+    assert not nx.has_path(graph, "V", "Y")
+    for split, edges in viz.SHIFT_BREAKS.items():
+        assert all(graph.has_edge(*edge) for edge in edges), split
+    figure = viz.plot_benchmark_and_poster()
+    assert len(figure.axes) == 2
+    texts = {t.get_text() for t in figure.axes[0].texts}
+    assert {"shift: context", "shift: objects", "shift: codependency"} <= texts
+
+
+def test_relation_heatmaps_orders_labels_so_blocks_are_contiguous():
+    rng = np.random.default_rng(0)
+    blocks = np.kron(np.eye(3), np.ones((4, 4)))  # three groups of four related labels
+    permutation = rng.permutation(12)
+    shuffled = blocks[np.ix_(permutation, permutation)]
+    names = [f"a{index}" for index in permutation]
+    figure = viz.relation_heatmaps({"co-occurrence": shuffled, "noise": 0.1 * rng.random((12, 12))}, names, top=None)
+    panels = [ax for ax in figure.axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == ["co-occurrence", "noise"]
+    shown = panels[0].images[0].get_array()
+    # after ordering, each label's related labels are its neighbours: the matrix is block diagonal
+    assert np.allclose(shown, np.kron(np.eye(3), np.ones((4, 4))))
+    assert [t.get_text() for t in panels[0].get_xticklabels()] == [t.get_text() for t in panels[1].get_xticklabels()]
+    with pytest.raises(ValueError, match="shape"):
+        viz.relation_heatmaps([np.ones((3, 3))], ["a", "b"])
+
+
+def test_relation_heatmaps_keeps_the_top_labels():
+    matrix = np.zeros((10, 10))
+    matrix[7, 8] = matrix[8, 7] = 1.0
+    figure = viz.relation_heatmaps([matrix], [f"a{i}" for i in range(10)], top=2, order=None)
+    assert [t.get_text() for t in figure.axes[0].get_xticklabels()] == ["a7", "a8"]
+
+
+def test_static_gallery_embeds_every_setting_and_the_note_says_what_it_needs():
+    from pcmci_edu import widgets
+
+    html = widgets.static_gallery({"first": lambda: viz.draw_frontdoor(), "second": lambda: plt.subplots()[0]}).data
+    assert html.count("<img") == 2 and "first" in html and "second" in html and "max-width:100%" in html
+    assert not plt.get_fignums()  # every rendered figure was closed
+    note = widgets.kernel_note("The checkbox").data
+    assert "needs a live kernel" in note and "Colab" in note
+    with pytest.raises(ValueError):
+        widgets.static_gallery({})
+
+
+def test_explorable_draws_live_and_static(monkeypatch):
+    import ipywidgets
+    from pcmci_edu import widgets
+
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
+    calls = []
+
+    def draw(value):
+        calls.append(value)
+        figure, ax = plt.subplots()
+        ax.set_title(f"value {value}")
+        return figure
+
+    slider = ipywidgets.FloatSlider(value=0.5, min=0, max=1)
+    widgets.explorable(draw, "epsilon", slider, [0.1, 0.9])
+    assert calls[0] == 0.5 and sorted(calls[1:3]) == [0.1, 0.9]
+    slider.value = 0.7
+    assert calls[-1] == 0.7
+    html = [obj.data for obj in shown if "pcmci-static-gallery" in getattr(obj, "data", "")]
+    assert len(html) == 1 and "epsilon = 0.1" in html[0] and "epsilon = 0.9" in html[0]
+    assert any("needs a live kernel" in getattr(obj, "data", "") for obj in shown)

@@ -11,6 +11,12 @@
 - Launch buttons open the tagged release this book was built from: the theme's
   ``repository_branch`` becomes ``v<pcmci_edu.__version__>``, the tag the notebooks' first
   cell installs (one version, in ``pcmci_edu/__init__.py``).
+- Exercises are numbered per chapter: "Exercise 7.2" is the second exercise of chapter 7
+  (:func:`chapter_number` reads the chapter from the file name, ``notebooks/07_pcmci`` -> ``7``,
+  ``notebooks/01b_causal_primer`` -> ``1b``). Sphinx numbers an enumerable node with one
+  counter for the whole book unless the toctree is numbered (then every title would carry a
+  second number), so sphinx-exercise's numbers ran on across chapters ("Exercise 22" opened
+  chapter 7); :func:`_number_exercises_per_chapter` renumbers them after Sphinx has assigned them.
 - The download button offers the executed notebook: after the build, each notebook's copy in
   ``_sources`` (the stored notebook, without outputs) is replaced by the executed one that
   myst-nb wrote to ``jupyter_execute``.
@@ -18,6 +24,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -72,8 +79,32 @@ def _fix_page_context(app: Sphinx, pagename: str, templatename: str, context: di
     scripts[:] = unique
 
 
+def chapter_number(docname: str) -> str | None:
+    """The chapter a page is, from its file name: ``notebooks/07_pcmci`` -> ``"7"``,
+    ``notebooks/01b_causal_primer`` -> ``"1b"``; ``None`` for a page that is not a chapter."""
+    match = re.match(r"notebooks/0*(\d+[a-z]?)_", docname)
+    return match.group(1) if match else None
+
+
+def _number_exercises_per_chapter(app: Sphinx, env: Any) -> list[str]:
+    """Replace the book-wide exercise numbers by ``(chapter, position in the chapter)``."""
+    changed = []
+    for docname, numbers in env.toc_fignumbers.items():
+        exercises = numbers.get("exercise")
+        chapter = chapter_number(docname)
+        if not exercises or chapter is None:
+            continue
+        ordered = sorted(exercises, key=lambda label: exercises[label])
+        renumbered = {label: (chapter, position) for position, label in enumerate(ordered, start=1)}
+        if renumbered != exercises:
+            numbers["exercise"] = renumbered
+            changed.append(docname)
+    return changed
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("html-page-context", _fix_page_context, priority=900)
     app.connect("config-inited", _launch_the_tagged_version)
     app.connect("build-finished", _offer_executed_notebooks)
+    app.connect("env-get-updated", _number_exercises_per_chapter, priority=900)  # after Sphinx numbers them
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -55,3 +55,11 @@ def format_table(summary: pd.DataFrame, metrics: Sequence[str], *, percent: bool
             f"{m:.1f}" if not np.isfinite(s) else f"{m:.1f} ± {s:.1f}" for m, s in zip(mean, std)]
     shown["seeds"] = summary["n"]
     return shown.reset_index(drop=True)
+
+
+def show_markdown(text: str) -> None:
+    """Display a computed sentence or paragraph as Markdown, so it wraps with the page (a printed
+    line does not: it scrolls sideways in a narrow column). ``$...$`` math renders too."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(text))

@@ -13,9 +13,16 @@ One idea per module:
 - :mod:`~pcmci_edu.scm.explorer`: the chapter-2 explorer (cut edges, identify, estimate);
 - :mod:`~pcmci_edu.scm.label_structure`: co-occurrence and exclusive actions (``I``);
 - :mod:`~pcmci_edu.scm.probes`: a correlational scorer and the masking probe (``H``, ``C``);
-- :mod:`~pcmci_edu.scm.evidence`: Charades' scene as a measured confounder.
+- :mod:`~pcmci_edu.scm.evidence`: Charades' scene as a measured confounder;
+- :mod:`~pcmci_edu.scm.real_data`: the real-data aggregates of chapters 1, 2 and 9, computed from
+  the annotation files or read from the committed copy;
+- :mod:`~pcmci_edu.scm.primer`: the causal primer's small discrete SCMs (``do``, back-door and
+  front-door by hand, checked with dowhy);
+- :mod:`~pcmci_edu.scm.stats_primer`: the statistics primer's examples (paired tests on benchmark
+  draws, power, equivalence).
 
-Every public name is importable from here (``from pcmci_edu import scm``).
+Every public name of the first seven modules is importable from here (``from pcmci_edu import
+scm``); the last three are used as modules (``from pcmci_edu.scm import primer``).
 """
 
 from pcmci_edu.scm.evidence import (all_stratified_risk_differences, multi_hot, scene_adjusted_estimates,

@@ -33,7 +33,7 @@ DESCRIPTIONS: dict[str, str] = {
     "Y": "label (activity or atomic actions)",
     "M": "mediator: the deconfounded text T* that IVC routes the video through",
     "H": "co-occurrence hallucination (companion objects, scenes)",
-    "I": "codependency illusion (shared, exclusive, ordered actions)",
+    "I": "codependency illusion (shared, alternative, ordered actions)",
     "C": "visual confounders (background, attire)",
 }
 

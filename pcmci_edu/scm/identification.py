@@ -9,11 +9,13 @@ here uses ``CausalModel``.
 
 from __future__ import annotations
 
+import io
 import logging
+import re
 import sys
 import warnings
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 
 import networkx as nx
@@ -24,7 +26,8 @@ from pcmci_edu.scm.graph import LATENT, _require_nodes, latent_nodes, pcmci_grap
 
 @contextmanager
 def _quiet_dowhy() -> Iterator[None]:
-    """Silence dowhy's INFO logging and pandas/dowhy warnings for the duration of a call.
+    """Silence dowhy's INFO logging, pandas/dowhy warnings and anything dowhy prints for the
+    duration of a call (a chapter shows dowhy's results, not its console).
 
     Importing dowhy calls sympy's ``init_printing``, which replaces
     ``sys.displayhook`` (strings then echo without quotes in a notebook or doctest); the
@@ -35,7 +38,7 @@ def _quiet_dowhy() -> Iterator[None]:
     displayhook = sys.displayhook
     logger.setLevel(logging.ERROR)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
             yield
     finally:
@@ -129,6 +132,36 @@ class Identification:
         if self.method == "iv":
             return f"{query}{measured}: instrumental variables {{{', '.join(self.instruments)}}}"
         return f"{query}{measured}: not identified"
+
+    def short(self) -> str:
+        """The adjustment in a few words: ``back-door {H, I}``, ``front-door {M}``, ``nothing to adjust``
+        (an empty back-door set), ``not identified``."""
+        if self.method == "backdoor":
+            return "back-door {" + ", ".join(self.backdoor_set) + "}" if self.backdoor_set else "nothing to adjust"
+        if self.method == "frontdoor":
+            return "front-door {" + ", ".join(self.frontdoor_set) + "}"
+        if self.method == "iv":
+            return "IV {" + ", ".join(self.instruments) + "}"
+        return "not identified"
+
+    def _chosen(self) -> dict:
+        key = {"backdoor": "backdoor", "frontdoor": "frontdoor", "iv": "iv"}.get(self.method)
+        return (self.estimand.estimands.get(key) or {}) if key else {}
+
+    def latex(self) -> str:
+        """dowhy's estimand for the chosen adjustment as LaTeX (``""`` when not identified), e.g.
+        ``\\frac{d}{d T} \\operatorname{E}\\left[Y|H\\right]`` for the back-door over ``H``."""
+        chosen = self._chosen()
+        if not chosen:
+            return ""
+        import sympy
+
+        text = sympy.latex(chosen["estimand"])
+        return re.sub(r"\\left\[\\begin\{matrix\}(.*?)\\end\{matrix\}\\right\]", r"\1", text)
+
+    def assumptions(self) -> dict[str, str]:
+        """dowhy's assumptions for the chosen adjustment: name -> statement."""
+        return dict(self._chosen().get("assumptions") or {})
 
     def __str__(self) -> str:
         return str(self.estimand)
