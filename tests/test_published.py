@@ -155,7 +155,7 @@ def hero_clip_small_text(tmp_path: Path) -> Path:
 
 CASES = {
     # dataset: (annotation root builder, layout (name or a TOML file), text tower)
-    "coin": (coin_root, "hero-clip", "ViT-B-16"),
+    "coin": (coin_root, "hero-clip", "ViT-B-32-quickgelu"),
     "charades": (charades_root, "small-toml", SMALL_TEXT_MODEL),
     "breakfast": (breakfast_root, "mstcn-i3d", SMALL_TEXT_MODEL),
 }
@@ -186,9 +186,10 @@ def test_import_train_evaluate_end_to_end(dataset: str, tmp_path: Path, capsys):
         assert f"{COIN_PEER_SKIPPED[0]} (test; skipped by id in MA-LMM's COIN loader): has features (used)" in printed
 
     store = FeatureStore(store_dir)
-    for video_id, frames in arrays.items():  # resampled segment-wise, as extract samples frames
-        np.testing.assert_array_equal(store.read_all_frames(video_id),
-                                      frames[sample_indices(len(frames), NUM_FRAMES)])
+    for video_id, frames in arrays.items():  # resampled segment-wise, as extract samples frames; unit length
+        kept = frames[sample_indices(len(frames), NUM_FRAMES)]
+        np.testing.assert_allclose(store.read_all_frames(video_id), kept / np.linalg.norm(kept, axis=1, keepdims=True),
+                                   rtol=1e-6)
     record = json.loads((store_dir / "extraction.json").read_text())
     assert record["import"]["layout"]["name"] == layout.name
     assert record["import"]["source_rate_hz"] == layout.rate_hz and "segment-wise" in record["import"]["resampling"]
@@ -197,7 +198,7 @@ def test_import_train_evaluate_end_to_end(dataset: str, tmp_path: Path, capsys):
     assert record["import"]["published_vectors_per_video"]["videos_with_fewer_than_num_frames"] == sum(
         length < NUM_FRAMES for length in lengths)
     assert record["texts"]["model_name"] == text_model and record["texts"]["pretrained"] == "none"
-    assert record["config"]["num_frames"] == NUM_FRAMES
+    assert record["config"]["num_frames"] == NUM_FRAMES and record["normalization"].startswith("L2")
     assert record["coverage"]["train"]["with_features"] == train_count - 1
 
     assert cli.main(extract) == 0  # resumable: nothing left to do
@@ -243,7 +244,7 @@ def test_bad_files_stop_the_import_with_one_error_naming_the_file(tmp_path: Path
 
 
 def test_texts_must_share_the_frames_space_and_width(tmp_path: Path, capsys):
-    """hero-clip frames are CLIP ViT-B/16 image features: another text tower, or a layout whose width
+    """hero-clip frames are CLIP ViT-B/32 image features: another text tower, or a layout whose width
     differs from its text tower's, is refused before anything is written, naming a feature file."""
     root, ids = charades_root(tmp_path)
     published = tmp_path / "published"
@@ -251,7 +252,8 @@ def test_texts_must_share_the_frames_space_and_width(tmp_path: Path, capsys):
     base = ["extract", "charades", "--root", str(root), "--from-features", str(published), "--pretrained", "none",
             "--num-frames", "4"]
     fails([*base, "--out", str(tmp_path / "a"), "--model-name", SMALL_TEXT_MODEL], capsys,
-          rf"vid_clip/{ids['train'][0]}\.npz: layout hero-clip .*got --model-name {SMALL_TEXT_MODEL}")
+          rf"vid_clip/{ids['train'][0]}\.npz: layout hero-clip .*got --model-name {SMALL_TEXT_MODEL}.*"
+          r"--allow-other-text-tower")
     wide = tmp_path / "wide.toml"
     wide.write_text('name = "wide"\nfile = "vid_clip/{video_id}.npz"\nkey = "features"\naxes = "TD"\n'
                     'feature_dim = 768\nrate_hz = 1\ntext_models = ["ViT-B-16"]\n')
@@ -302,5 +304,5 @@ def test_prepare_says_where_the_published_features_are(tmp_path: Path):
     for dataset in ("coin", "charades"):
         report = prepare(dataset, tmp_path, components=["features"], progress=False)  # nothing to download
         (step,) = report.manual
-        assert "UniVTG" in step and "'Video (CLIP B/16)'" in step
+        assert "UniVTG" in step and "'Video (CLIP B/32)'" in step and "ViT-B-32-quickgelu" in step
         assert f"--from-features {tmp_path}/{dataset}/univtg --layout hero-clip" in step
