@@ -32,7 +32,8 @@ def charades_videos(tmp_path: Path) -> tuple[Path, Path]:
     root = tmp_path / "data"
     assert cli.main(["prepare", "charades", "--root", str(root), "--include", "annotations", "videos",
                      "--from-dir", str(mini.mirror), "--no-verify", "--accept-licence"]) == 0
-    return root, cli._store_dir(cli.load_run_config(cli.default_config_path("charades")), root)
+    small = ["extract.model_name=ViT-S-32-alt", "extract.pretrained=none"]  # EXTRACT_OPTIONS' store
+    return root, cli._store_dir(cli.load_run_config(cli.default_config_path("charades"), small), root)
 
 
 def _extract(root: Path, *options: str) -> list[str]:
