@@ -175,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "Reads every results.json under RUNS and prints, per dataset, your metrics, the poster's "
                        "number for the same interventions, PCMCi's and its peers' figures as in the poster, and "
                        "the ceiling an all-classes mAP cannot exceed on your test split.")
-    results.add_argument("runs", type=Path, help="folder holding the run folders (searched recursively)")
+    results.add_argument("runs", type=Path, help="folder holding the run folders, searched recursively (required)")
     results.add_argument("--format", choices=("text", "csv"), default="text",
                          help="output: %(choices)s (default: text)")
     results.add_argument("--include-checks", dest="include_checks", action="store_true",
