@@ -21,7 +21,7 @@ from pathlib import Path
 
 from pcmci_edu.cli.datasets import _store_dir, open_split, training_splits
 from pcmci_edu.cli.provenance import _json_safe, _read_extraction_record, code_version, extractor_provenance, hardware
-from pcmci_edu.cli.results import RESULTS_FILE
+from pcmci_edu.cli.results import RESULTS_FILE, all_classes_ceiling
 from pcmci_edu.cli.train import MODEL_FILE
 from pcmci_edu.files import atomic_json
 
@@ -188,15 +188,15 @@ def _evaluate(arguments: argparse.Namespace) -> int:
               "the features", file=sys.stderr)
     metrics = evaluate(model, test_set)
     recorded_config = {section: values for section, values in config.items() if section != "extract"}
-    present = int((test_set.actions.sum(axis=0) > 0).sum())
+    present, classes = all_classes_ceiling(test_set.actions)
     results = {
         "dataset": config["dataset"]["name"], "split": test_split, "num_videos": len(test_set),
         "videos_without_features": len(test_set.videos_without_features),
         "label": arguments.label,
         "metrics": {name: metrics[name] for name in METRIC_NAMES},
         # an all-classes mean counts a class without a positive test video as AP 0: it is at most present/K
-        "action_classes": int(test_set.actions.shape[1]), "action_classes_present": present,
-        "mAP_all_classes_ceiling": present / int(test_set.actions.shape[1]),
+        "action_classes": classes, "action_classes_present": present,
+        "mAP_all_classes_ceiling": present / classes,
         # The features' provenance is the store's own record, not the config's [extract] section.
         "extractor": extractor_provenance(extraction),
         "features": {"store": str(store_dir), "extraction": extraction},

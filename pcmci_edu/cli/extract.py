@@ -43,7 +43,15 @@ def _extraction_config(config: dict, arguments: argparse.Namespace):
         given = getattr(arguments, name, None)
         if given is not None:
             values[name] = given
-    return ExtractionConfig(**values)
+    for name in ("num_frames", "batch_size", "image_size", "num_workers"):
+        given = getattr(arguments, name, None)
+        if given is not None and given < (0 if name == "num_workers" else 1):
+            raise ValueError(f"--{name.replace('_', '-')} {given}: expected "
+                             + ("0 or more" if name == "num_workers" else "a positive integer"))
+    try:
+        return ExtractionConfig(**values)
+    except ValueError as error:
+        raise ValueError(f"extract settings ([extract] of {arguments.config} and the options): {error}") from None
 
 
 def _check_store_matches(store_dir: Path, settings: dict, source: str) -> dict | None:

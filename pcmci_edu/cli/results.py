@@ -79,6 +79,20 @@ def results_rows(results: list[dict]) -> list[dict]:
     return rows
 
 
+def all_classes_ceiling(actions) -> tuple[int, int]:
+    """``(present, total)``: action classes with at least one positive video in ``actions`` (multi-hot
+    ``[videos, classes]``), and all classes. A class without a positive scores AP 0 in an all-classes
+    mean, so that mean cannot exceed ``present / total``.
+
+    >>> all_classes_ceiling([[1, 0, 0], [1, 1, 0]])
+    (2, 3)
+    """
+    import numpy as np
+
+    actions = np.asarray(actions)
+    return int((actions.sum(axis=0) > 0).sum()), int(actions.shape[1])
+
+
 AS_IN_THE_POSTER = "as in the poster"
 PEERS = ("Text4Vis", "MA-LMM", "HierarQ")
 POSTER_DATASET_KEYS = {"breakfast": "breakfast", "coin": "coin", "charades": "charades"}

@@ -196,6 +196,12 @@ DEFAULT_LAYOUT = {"breakfast": "mstcn-i3d", "coin": "hero-clip", "charades": "he
 """The layout ``--from-features`` assumes for each dataset when ``--layout`` is not given."""
 
 
+LAYOUT_FIELD_TYPES = {"name": str, "file": str, "axes": str, "feature_dim": int, "rate_hz": float, "key": str,
+                      "text_models": "strings", "text_pretrained": str, "frame_model": str, "source": str,
+                      "datasets": "strings"}
+"""The type each field of a layout file must have (checked before the layout is built)."""
+
+
 def layout_from_file(path: str | os.PathLike) -> FeatureLayout:
     """Read a layout from a TOML file whose keys are :class:`FeatureLayout`'s fields."""
     import tomllib
@@ -211,9 +217,17 @@ def layout_from_file(path: str | os.PathLike) -> FeatureLayout:
     unknown = sorted(set(values) - known)
     if unknown:
         raise ValueError(f"{path}: unknown layout field(s) {unknown}; expected some of {sorted(known)}")
-    for name in ("text_models", "datasets"):
-        if name in values:
-            values[name] = tuple(values[name])
+    for name, value in values.items():
+        expected = LAYOUT_FIELD_TYPES[name]
+        if expected == "strings":
+            if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+                raise ValueError(f"{path}: {name} = {value!r}: expected a list of strings, e.g. [\"ViT-B-32\"]")
+            values[name] = tuple(value)
+        elif expected is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"{path}: {name} = {value!r}: expected a number")
+        elif isinstance(value, bool) or not isinstance(value, expected):
+            raise ValueError(f"{path}: {name} = {value!r}: expected {'an integer' if expected is int else 'a string'}")
     try:
         return FeatureLayout(**values)
     except TypeError as error:
