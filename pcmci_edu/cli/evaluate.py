@@ -94,13 +94,18 @@ def _flatten(config: dict) -> dict[str, object]:
 
 def evaluation_config(recorded: dict, arguments: argparse.Namespace) -> tuple[dict, list[str]]:
     """The run's recorded configuration with the ``--set`` of :data:`EVALUATION_KEYS` applied, and
-    one note per ``--set`` (or ``--config`` value) that differs from the run's and was ignored."""
+    one note per value of ``--config``/``--set`` that differs from the run's and was ignored.
+
+    Repeating training's ``--config`` and ``--set`` gives no note; a ``--set`` of training left out
+    (``dataset.features=...``) or one that differs is named with both values. ``[train]`` values
+    other than ``seed`` (which draws the validation split) only shaped the weights: not compared.
+    """
     from pcmci_edu.cli.config import _parse_value, load_run_config
     from pcmci_edu.config_check import ConfigError, check_value
 
     config = {section: dict(values) for section, values in recorded.items()}
     trained = _flatten(recorded)
-    notes = []
+    given, training_sets = {}, []
     for override in arguments.set:
         key, separator, text = override.partition("=")
         key = key.strip()
@@ -113,17 +118,18 @@ def evaluation_config(recorded: dict, arguments: argparse.Namespace) -> tuple[di
             raise ConfigError(f"--set {override}: {error}") from None
         if key in EVALUATION_KEYS:
             config.setdefault(section, {})[name] = value
-        elif trained.get(key) != value:
-            notes.append(f"--set {key}={text.strip()} ignored: the run was trained with {key}={trained.get(key)!r} "
-                         f"(evaluate uses the run's record; only {', '.join(EVALUATION_KEYS)} may change)")
+        else:
+            given[key] = value
+            training_sets.append(override)
+    origin = {key: "--set" for key in given}
     if arguments.config is not None:
-        given = _flatten(load_run_config(arguments.config))
-        differ = sorted(key for key, value in given.items()
-                        if key not in EVALUATION_KEYS and key in trained and trained[key] != value)
-        if differ:
-            notes.append(f"--config {arguments.config}: {len(differ)} value(s) differ from the run's and were ignored "
-                         f"({', '.join(differ[:6])}{', ...' if len(differ) > 6 else ''}); evaluate uses the "
-                         "configuration recorded in the model file")
+        from_file = _flatten(load_run_config(arguments.config, training_sets))
+        origin = {key: origin.get(key, f"--config {Path(str(arguments.config)).name}") for key in from_file}
+        given = from_file
+    notes = [f"{origin[key]} {key}={value!r} ignored: the run was trained with {key}={trained.get(key)!r} "
+             f"(evaluate uses the run's record in the model file; only {', '.join(EVALUATION_KEYS)} may change)"
+             for key, value in given.items() if key not in EVALUATION_KEYS and trained.get(key) != value
+             and (not key.startswith("train.") or key == "train.seed")]  # the rest of [train] made the weights
     return config, notes
 
 

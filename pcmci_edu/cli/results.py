@@ -104,8 +104,7 @@ def _poster_setups() -> dict[tuple[str, ...], tuple[str, float, float]]:
 
     setups = {}
     for table, title in ((POSTER_ORDERS, "order"), (POSTER_ABLATION, "setup")):
-        for row in table.itertuples(index=False):
-            row = row._asdict()
+        for row in table.to_dict("records"):
             setups[VARIANTS[row["variant"]].interventions] = (row[title], row["B-Acc"], row["B-mAP"])
     return setups
 
@@ -162,24 +161,30 @@ COLUMNS = ("row", "interventions", "accuracy", "mAP all classes", "mAP classes p
            "mAP, convention not stated", "all-classes mAP ceiling")
 
 
+def _cell(value) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.2f}" if isinstance(value, float) else str(value)
+
+
 def comparison_text(rows: list[dict]) -> str:
     """The comparison as a plain-text table per dataset (percent; ``-`` where a figure does not exist),
     with a line under each dataset's table when the poster's mAP exceeds your split's ceiling."""
     lines = []
     for dataset in dict.fromkeys(row["dataset"] for row in rows):
         part = [row for row in rows if row["dataset"] == dataset]
-        cells = [[str(row.get(column) if row.get(column) is not None else "-") for column in COLUMNS] for row in part]
+        cells = [[_cell(row.get(column)) for column in COLUMNS] for row in part]
         widths = [max(len(column), *(len(cell[i]) for cell in cells)) for i, column in enumerate(COLUMNS)]
         lines.append(f"{dataset} (percent)")
-        lines.append("  ".join(column.ljust(width) for column, width in zip(COLUMNS, widths)))
-        lines.extend("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) for row in cells)
+        lines.append("  ".join(column.ljust(width) for column, width in zip(COLUMNS, widths)).rstrip())
+        lines.extend("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in cells)
         ceilings = {row["all-classes mAP ceiling"] for row in part if row.get("all-classes mAP ceiling") is not None}
         poster = PAPER_MAIN_TABLE["PCMCi"].get(f"{dataset}/mAP")
         for ceiling in sorted(ceilings):
             if poster is not None and poster > ceiling:
                 lines.append(f"  an all-classes mAP cannot exceed {ceiling:.2f}% on your test split; the poster's "
-                             f"{poster} is therefore not an all-classes mean on this split (compare it with "
-                             "'mAP classes present')")
+                             f"{poster} cannot be an all-classes mean on this split (it averages over the classes "
+                             "present, or uses another split): compare it with 'mAP classes present'")
         lines.append("")
     return "\n".join(lines).rstrip()
 
