@@ -48,8 +48,9 @@ def store_name(config: dict) -> str:
         return features.format(model=weights_slug(extract.get("model_name", DEFAULT_MODEL)),
                                weights=weights_slug(extract.get("pretrained", DEFAULT_PRETRAINED)))
     except (KeyError, IndexError, ValueError) as error:
-        raise ValueError(f"[dataset] features = {features!r}: only {{model}} and {{weights}} may be filled in "
-                         f"({error!r})") from None
+        what = f"unknown placeholder {{{error.args[0]}}}" if isinstance(error, KeyError) else str(error)
+        raise ValueError(f"[dataset] features = {features!r}: {what}; only {{model}} and {{weights}} may be "
+                         "filled in (from [extract] model_name and pretrained)") from None
 
 
 def _store_dir(config: dict, root: str | Path) -> Path:

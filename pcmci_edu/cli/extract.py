@@ -137,6 +137,7 @@ def _extract_holding_the_store(arguments: argparse.Namespace) -> int:
     from pcmci_edu.data.features import FeatureStore
 
     config = _run_config(arguments)
+    _store_dir(config, arguments.root)  # a bad [dataset] features stops the run before any work
     store_dir = _store_of(config, arguments)
     with FeatureStore(store_dir).lock():
         record = store_dir / "extraction.json"

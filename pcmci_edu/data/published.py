@@ -217,6 +217,10 @@ def layout_from_file(path: str | os.PathLike) -> FeatureLayout:
     unknown = sorted(set(values) - known)
     if unknown:
         raise ValueError(f"{path}: unknown layout field(s) {unknown}; expected some of {sorted(known)}")
+    missing = [name for name in ("name", "file", "axes", "feature_dim", "rate_hz") if name not in values]
+    if missing:
+        raise ValueError(f"{path}: missing layout field(s) {missing} (required: name, file, axes, feature_dim, "
+                         "rate_hz)")
     for name, value in values.items():
         expected = LAYOUT_FIELD_TYPES[name]
         if expected == "strings":
