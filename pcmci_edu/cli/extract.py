@@ -277,7 +277,7 @@ def _import_published(arguments: argparse.Namespace, extraction, store_dir: Path
                                        extraction.pretrained, example, allow_other=allow_other)
     source = f"published features in {directory.resolve()} (layout {layout.name})"
     settings = {**{field: getattr(extraction, field) for field in FEATURE_DEFINING},
-                "normalization": published.NORMALIZATION}
+                "normalization": published.normalization(layout)}
     previous = _check_store_matches(store_dir, settings, source)  # after the checks: a refused import leaves nothing
     for note in notes:
         print(note)
@@ -299,7 +299,7 @@ def _import_published(arguments: argparse.Namespace, extraction, store_dir: Path
                    "num_frames": extraction.num_frames, "sampling": extraction.sampling},
         "texts": {**_text_provenance(extraction), "declared_by_layout": list(layout.text_models),
                   "declared_weights": layout.text_pretrained or None, "other_tower_allowed": allow_other},
-        "normalization": published.NORMALIZATION,
+        "normalization": published.normalization(layout),
         "import": published.import_record(layout, directory, report, extraction.num_frames, extraction.sampling),
         "coverage": covered, "videos_stored": len(store.video_ids()), "failed": {},  # a bad file stops the import
         "code_version": code_version(), "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}))

@@ -35,9 +35,11 @@ other weights (two 512-d towers pass any width check and still live in different
 ``--allow-other-text-tower`` is given, which ``extraction.json`` then records. Random weights
 (``--pretrained none``) are let through with a note: a pipeline check, never a result.
 
-**Scale**: every imported vector is L2-normalised (recorded in ``extraction.json`` as
-``normalization``), as ``extract`` normalises the CLIP embeddings it computes and UniVTG
-normalises its features on load, so both paths store vectors of one scale.
+**Scale**: the importer L2-normalises every vector of a layout with ``normalize = true`` (the
+default; ``hero-clip`` and ``hero-slowfast``), as ``extract`` normalises the CLIP embeddings it
+computes and UniVTG normalises its features on load, so both paths store vectors of one scale;
+``mstcn-i3d`` keeps MS-TCN's raw I3D vectors (MS-TCN uses them raw, and the Breakfast reader reads
+that folder in place). ``extraction.json`` records which (``normalization``).
 
 A layout of your own is a few lines (a TOML file passed as ``--layout my_layout.toml``, or
 :func:`register_layout` in Python)::
@@ -123,6 +125,9 @@ class FeatureLayout:
     frame_model: str = ""
     source: str = ""
     datasets: tuple[str, ...] = ()
+    normalize: bool = True
+    """Whether the importer L2-normalises each vector (as ``extract`` does CLIP embeddings); False keeps
+    them as published (MS-TCN's I3D vectors, which MS-TCN and the Breakfast reader use raw)."""
 
     def __post_init__(self) -> None:
         if "{video_id}" not in self.file:
@@ -189,7 +194,7 @@ register_layout(FeatureLayout(
     frame_model="I3D (Kinetics-pretrained, RGB + optical flow), one vector per frame of the 15-fps video",
     source="MS-TCN release (Farha and Gall, CVPR 2019), data.zip: breakfast/features/ "
            "(https://zenodo.org/records/3625992; `pcmci-edu prepare breakfast`)",
-    datasets=("breakfast",),
+    datasets=("breakfast",), normalize=False,
 ))
 
 DEFAULT_LAYOUT = {"breakfast": "mstcn-i3d", "coin": "hero-clip", "charades": "hero-clip"}
@@ -198,7 +203,7 @@ DEFAULT_LAYOUT = {"breakfast": "mstcn-i3d", "coin": "hero-clip", "charades": "he
 
 LAYOUT_FIELD_TYPES = {"name": str, "file": str, "axes": str, "feature_dim": int, "rate_hz": float, "key": str,
                       "text_models": "strings", "text_pretrained": str, "frame_model": str, "source": str,
-                      "datasets": "strings"}
+                      "datasets": "strings", "normalize": bool}
 """The type each field of a layout file must have (checked before the layout is built)."""
 
 
@@ -227,6 +232,9 @@ def layout_from_file(path: str | os.PathLike) -> FeatureLayout:
             if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
                 raise ValueError(f"{path}: {name} = {value!r}: expected a list of strings, e.g. [\"ViT-B-32\"]")
             values[name] = tuple(value)
+        elif expected is bool:
+            if not isinstance(value, bool):
+                raise ValueError(f"{path}: {name} = {value!r}: expected true or false")
         elif expected is float:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ValueError(f"{path}: {name} = {value!r}: expected a number")
@@ -299,6 +307,11 @@ def l2_normalize(frames: np.ndarray, path: Path) -> np.ndarray:
         raise FeatureError(f"{path}: time step {int(np.argwhere(norms[:, 0] == 0)[0][0])} is an all-zero vector; "
                            "expected a feature vector (it cannot be normalised)")
     return frames / norms
+
+
+def normalization(layout: FeatureLayout) -> str:
+    """What the importer does to ``layout``'s vectors, as ``extraction.json`` records it."""
+    return NORMALIZATION if layout.normalize else "none: vectors stored as published (the layout's normalize = false)"
 
 
 RANDOM_WEIGHTS = ("none", "random", "")
@@ -389,7 +402,9 @@ def import_features(layout: FeatureLayout, directory: str | os.PathLike, store: 
         raise FeatureError(f"{directory}: none of the {len(video_ids)} protocol videos has a file of layout "
                            f"{layout.name} (expected e.g. {example}); is this the right folder and --layout?")
     for position, video_id in tqdm(todo, desc=f"import {layout.name}", unit="video", disable=not progress):
-        frames = l2_normalize(read_published(layout, directory, video_id), layout.path(directory, video_id))
+        frames = read_published(layout, directory, video_id)
+        if layout.normalize:
+            frames = l2_normalize(frames, layout.path(directory, video_id))
         rng = np.random.default_rng([seed, position])
         store.write(video_id, frames[sample_indices(len(frames), num_frames, sampling, rng)])
         report.written.append(video_id)
@@ -441,7 +456,7 @@ def import_record(layout: FeatureLayout, directory: str | os.PathLike, report: I
                        + "); T < num_frames repeats vectors (pcmci_edu.data.features.sample_indices)"),
         "num_frames": num_frames,
         "sampling": sampling,
-        "normalization": NORMALIZATION,
+        "normalization": normalization(layout),
         "published_vectors_per_video": summary,
         "absent_from_folder": len(report.absent),
     }
