@@ -26,7 +26,8 @@ A full run on one dataset:
   pcmci-edu prepare breakfast --root DATA --accept-licence
   pcmci-edu extract breakfast --root DATA
   pcmci-edu train --config breakfast --root DATA --out runs/breakfast
-  pcmci-edu evaluate --config breakfast --root DATA --out runs/breakfast
+  pcmci-edu evaluate --root DATA --out runs/breakfast   (the run's own configuration and store)
+  pcmci-edu results runs                                (your runs beside the poster's numbers)
 
 --config takes a shipped configuration by name (breakfast, coin, charades) or the path
 of a .toml file; --set section.key=value overrides one of its values. Several GPUs:
