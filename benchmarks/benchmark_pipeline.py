@@ -79,11 +79,13 @@ def sh(args, name):
 
 sh([*cli, "prepare", "breakfast", "--root", str(root), "--include", "annotations", "videos",
     "--from-dir", str(mini.mirror), "--no-verify", "--accept-licence"], "prepare")
-extract_options = ["--pretrained", "none"]
+# the model is named with --set on every command: the feature store's folder follows it
+model_options = ["--set", "extract.pretrained=none"] + (["--set", "extract.model_name=ViT-S-32-alt"] if QUICK else [])
+extract_options = [*model_options]
 if QUICK:
-    extract_options += ["--model-name", "ViT-S-32-alt", "--image-size", "64", "--num-frames", "4"]
+    extract_options += ["--image-size", "64", "--num-frames", "4"]
 sh([*cli, "extract", "breakfast", "--root", str(root), "--videos", str(mini.videos), *extract_options], "extract")
-run_options = ["--set", "train.batch_size=8"]
+run_options = [*model_options, "--set", "train.batch_size=8"]
 epoch_options = ["--epochs", "1"] if QUICK else []
 if QUICK:
     run_options += ["--set", "dataset.num_frames=4", "--set", "model.width=32", "--set", "model.heads=2"]

@@ -34,6 +34,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -53,6 +54,8 @@ DEFAULT_NUM_FRAMES = 64
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v")
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt")
 FAILED_LOG = "failed_videos.tsv"
+NORMALIZATION = "L2: every embedding divided by its Euclidean norm (open_clip's normalize=True)"
+"""What ``extract`` does to each frame and text embedding; ``extraction.json`` records it."""
 
 
 class VideoDecodeError(RuntimeError):
@@ -200,18 +203,27 @@ def load_clip(model_name: str = DEFAULT_MODEL, pretrained: str | None = DEFAULT_
             log.warning("%s looks like OpenAI weights: they need the model name %s-quickgelu",
                         checkpoint, model_name)
         pretrained = str(checkpoint)
+    weights = ("random weights" if pretrained is None else f"weights file {pretrained}" if Path(pretrained).is_file()
+               else f"weights {pretrained!r}, downloaded with a progress bar unless already in open_clip's cache")
+    print(f"loading open_clip {model_name} ({weights}) on {device}", flush=True)
+    started = time.perf_counter()
     try:
         model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=pretrained,
                                                                      force_image_size=image_size)
-    except RuntimeError as error:
-        if pretrained is None or Path(pretrained).is_file():
+    except Exception as error:  # open_clip raises several kinds for a bad file or a failed download
+        if pretrained is None:
             raise
+        if Path(pretrained).is_file():
+            raise RuntimeError(f"--pretrained {pretrained}: not loadable as {model_name} weights ({error}); "
+                               "OpenAI weights from a file need the -quickgelu model name, other weights "
+                               "their own model name") from None
         raise RuntimeError(
             f"could not load the {pretrained!r} weights of {model_name}: {error}. open_clip downloads "
             "them on first use; without network, fetch the checkpoint elsewhere and pass "
             "--pretrained /path/to/checkpoint (OpenAI weights then need the -quickgelu model name)"
         ) from error
     model = model.to(device).eval()
+    print(f"loaded {model_name} in {time.perf_counter() - started:.1f} s", flush=True)
     return model, preprocess, open_clip.get_tokenizer(model_name)
 
 
@@ -234,13 +246,14 @@ def encode_images(model, images: torch.Tensor, batch_size: int = 256) -> np.ndar
 
 @torch.no_grad()
 def encode_texts(model, tokenizer, texts: Sequence[str], *, template: str = "{}",
-                 batch_size: int = 256) -> np.ndarray:
+                 batch_size: int = 256, progress: bool = True) -> np.ndarray:
     """L2-normalised text embeddings ``[len(texts), D]`` from the model's text tower."""
     if not texts:
         raise ValueError("encode_texts needs at least one text")
     device = next(model.parameters()).device
     chunks = []
-    for start in range(0, len(texts), batch_size):
+    for start in tqdm(range(0, len(texts), batch_size), desc="label texts", unit="batch",
+                      disable=not progress, leave=False):
         tokens = tokenizer([template.format(text) for text in texts[start:start + batch_size]])
         with _autocast(device):
             chunks.append(model.encode_text(tokens.to(device), normalize=True).float().cpu())

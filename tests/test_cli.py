@@ -24,6 +24,8 @@ EXTRACT_OPTIONS = ["--model-name", "ViT-S-32-alt", "--pretrained", "none", "--nu
                    "--image-size", "64", "--num-workers", "0"]
 RUN_OPTIONS = ["--set", "dataset.num_frames=4", "--set", "model.width=32", "--set", "model.heads=2",
                "--set", "model.layers=1", "--set", "train.batch_size=2", "--device", "cpu"]
+# the store EXTRACT_OPTIONS write: named after the model actually used (not the config's ViT-B-16/openai)
+ON_THE_SMALL_STORE = ["--set", "dataset.features=features/clip_vit_s32_alt_random"]
 
 
 def test_every_dataset_has_a_config():
@@ -39,7 +41,7 @@ def test_every_command_and_option_explains_itself(capsys):
     parser = cli.build_parser()
     commands = next(action for action in parser._actions if action.dest == "command")
     summaries = {choice.dest: choice.help for choice in commands._choices_actions}
-    assert set(summaries) == set(commands.choices) == {"info", "prepare", "extract", "train", "evaluate"}
+    assert set(summaries) == set(commands.choices) == {"info", "prepare", "extract", "train", "evaluate", "results"}
     for name, subparser in commands.choices.items():
         assert summaries[name] and "\n" not in summaries[name], f"{name}: no one-line description"
         for action in _options(subparser):
@@ -117,11 +119,18 @@ def test_prepare_extract_train_evaluate_end_to_end(dataset: str, tmp_path: Path,
 
     extract = ["extract", dataset, "--root", str(root), *videos, *EXTRACT_OPTIONS]
     assert cli.main(extract) == 0
-    assert "written 6, already done 0, failed 0" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "written 6, already done 0, failed 0" in printed
+    assert "loading open_clip ViT-S-32-alt (random weights) on cpu" in printed  # loading says what it does
+    assert f"-> {root / dataset / 'features' / 'clip_vit_s32_alt_random'}" in printed  # named after the model
+    assert "train and evaluate on this store with --set dataset.features=features/clip_vit_s32_alt_random" in printed
     assert cli.main(extract) == 0  # resumable: nothing left to do
     assert "written 0, already done 6, failed 0" in capsys.readouterr().out
 
-    config, held_out = dataset, ["--set", "dataset.val_fraction=0.5"]  # a shipped config, by name
+    config, held_out = dataset, ["--set", "dataset.val_fraction=0.5", *ON_THE_SMALL_STORE]  # a shipped config
+    assert cli.main(["train", "--config", config, "--root", str(root), "--out", str(tmp_path / "nowhere"),
+                     *RUN_OPTIONS]) == 1  # the config's own store does not exist: the message names the one that does
+    assert "clip_vit_s32_alt_random (ViT-S-32-alt, none)" in capsys.readouterr().err
     assert cli.main(["train", "--config", config, "--root", str(root), "--out", str(run), "--epochs", "2",
                      *RUN_OPTIONS, *held_out]) == 0
     assert (run / "model.pt").is_file() and (run / "checkpoints" / "last.pt").is_file()
@@ -172,7 +181,7 @@ def test_train_runs_data_parallel_under_torchrun(tmp_path: Path):
     root, run = tmp_path / "data", tmp_path / "run"
     assert cli.main(["prepare", "breakfast", "--root", str(root), "--from-dir", str(mini.mirror),
                      "--no-verify", "--accept-licence"]) == 0
-    store = FeatureStore(root / "breakfast" / "features" / "clip_vit_b16_openai")
+    store = FeatureStore(cli._store_dir(cli.load_run_config("breakfast"), root))
     rng = np.random.default_rng(0)
     for video_id in mini.video_ids["train"] + mini.video_ids["test"]:
         store.write(video_id, rng.normal(size=(8, 16)))  # training needs features, not how they were made
@@ -221,16 +230,19 @@ def test_videos_without_features_are_left_out_and_counted(tmp_path: Path, capsys
     printed = capsys.readouterr().out
     assert "1 of 7 annotated videos have no file" in printed and f"failed {corrupt}" in printed
     assert "coin train: 3 of 4 protocol videos have features (75.0%)" in printed
-    store = root / "coin" / "features" / "clip_vit_b16_openai"
+    store = root / "coin" / "features" / "clip_vit_s32_alt_random"
     assert (store / "missing_train.txt").read_text() == f"{offline}\n"
     config = "coin"
     # 75% coverage is below the default dataset.min_coverage: train refuses until it is lowered explicitly
-    assert cli.main(["train", "--config", config, "--root", str(root), "--out", str(run), *RUN_OPTIONS]) == 1
+    assert cli.main(["train", "--config", config, "--root", str(root), "--out", str(run), *RUN_OPTIONS,
+                     *ON_THE_SMALL_STORE]) == 1
     assert re.search(r"only 3 of 4 .*missing_train\.txt.*--set dataset\.min_coverage=0\.75", capsys.readouterr().err)
-    lowered = [*RUN_OPTIONS, "--set", "dataset.min_coverage=0.5"]
+    lowered = [*RUN_OPTIONS, *ON_THE_SMALL_STORE, "--set", "dataset.min_coverage=0.5"]
     assert cli.main(["train", "--config", config, "--root", str(root), "--out", str(run), "--epochs", "1",
                      *lowered]) == 0
-    assert "coin train: 1 of 4 annotated videos have no features" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "coin train: 1 of 4 annotated videos have no features" in printed
+    assert f"see {store / 'missing_train.txt'} and {store / 'failed_videos.tsv'}" in printed  # both exist here
     assert cli.main(["evaluate", "--config", config, "--root", str(root), "--out", str(run), *lowered]) == 0
     results = json.loads((run / "results.json").read_text())
     assert results["num_videos"] == 2 and results["videos_without_features"] == 1

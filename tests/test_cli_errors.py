@@ -170,3 +170,92 @@ def test_a_keyboard_interrupt_is_a_message_and_exit_130(monkeypatch, capsys):
     monkeypatch.setattr(cli.prepare, "_info", interrupted)
     assert cli.main(["info"]) == 130
     assert capsys.readouterr().err.startswith("interrupted")
+
+
+# ------------------------------------------------------------------ issue 23: bad inputs of extract --from-features, evaluate, results
+
+def test_bad_inputs_of_the_feature_evaluate_and_results_commands(tmp_path, capsys):
+    """Each bad input: exit 1, one ``error:`` line naming the file, field or option and what was expected."""
+    import json
+
+    import numpy as np
+    import torch
+
+    from pcmci_edu.data.download import make_miniature
+
+    mini = make_miniature(tmp_path / "mini", "charades", num_train=2, num_test=1)
+    root = tmp_path / "data"
+    assert cli.main(["prepare", "charades", "--root", str(root), "--from-dir", str(mini.mirror), "--no-verify",
+                     "--accept-licence"]) == 0
+    capsys.readouterr()
+    videos = mini.video_ids["train"] + mini.video_ids["test"]
+    published = tmp_path / "published"
+    (published / "vid_clip").mkdir(parents=True)
+    for video_id in videos:
+        np.savez(published / "vid_clip" / f"{video_id}.npz", features=np.ones((4, 256), dtype=np.float32))
+
+    def layout(text: str) -> str:
+        path = tmp_path / f"layout_{abs(hash(text))}.toml"
+        path.write_text('name = "small"\nfile = "vid_clip/{video_id}.npz"\nkey = "features"\naxes = "TD"\n' + text)
+        return str(path)
+
+    good = layout('feature_dim = 256\nrate_hz = 0.5\ntext_models = ["ViT-S-32-alt"]\n')
+    imports = ["extract", "charades", "--root", str(root), "--from-features", str(published), "--model-name",
+               "ViT-S-32-alt", "--pretrained", "none", "--out", str(tmp_path / "store")]
+    runs = tmp_path / "runs"
+    (runs / "a").mkdir(parents=True)
+    model = tmp_path / "run" / "model.pt"
+    model.parent.mkdir()
+    cases = [
+        ([*imports, "--layout", layout('feature_dim = "256"\nrate_hz = 0.5\n')], "feature_dim = '256': expected an integer"),
+        ([*imports, "--layout", layout('feature_dim = 256\nrate_hz = 0.5\ntext_models = "ViT-S-32-alt"\n')],
+         "text_models = 'ViT-S-32-alt': expected a list of strings"),
+        ([*imports, "--layout", layout("feature_dim = 256\n")], "missing layout field(s) ['rate_hz'] (required: name,"),
+        ([*imports, "--layout", layout('feature_dim = 256\nrate_hz = 0.5\naxes = "XY"\n')], "toml: not valid TOML: Cannot overwrite a value (at line 7"),
+        ([*imports, "--layout", "nosuch"], "unknown feature layout 'nosuch'"),
+        ([*imports, "--layout", good, "--from-features", str(tmp_path / "nowhere")], "nowhere: no such folder"),
+        ([*imports, "--layout", good, "--num-frames", "0"], "--num-frames 0: expected a positive integer"),
+        ([*imports, "--layout", good, "--pretrained", str(tmp_path / "nope.bin")], "nope.bin: no such checkpoint file"),
+        ([*imports, "--layout", good, "--set", "dataset.features=features/{modle}"],
+         "[dataset] features = 'features/{modle}': unknown placeholder {modle}; only {model} and {weights}"),
+        (["results", str(tmp_path / "no_runs")], "no_runs: no such folder of runs"),
+        (["results", str(runs)], f"{runs}: no results.json of a run"),
+        (["evaluate", "--root", str(root), "--out", str(model.parent)], f"{model}: no trained model"),
+    ]
+    def fails(arguments: list[str], *expected: str) -> str:
+        """Exit 1, no traceback, and the last line (after any progress bar) one ``error:`` message."""
+        assert cli.main(arguments) == 1
+        error = capsys.readouterr().err
+        last = error.strip().splitlines()[-1].split("\r")[-1]
+        assert "Traceback" not in error and last.startswith("error: "), error
+        for text in expected:
+            assert text in last, last
+        return last
+
+    seen = []
+    for arguments, expected in cases:
+        seen.append((" ".join(arguments[-2:]), fails(arguments, expected)))
+    # files with bad contents
+    bad_file = published / "vid_clip" / f"{videos[0]}.npz"
+    np.savez(bad_file, features=np.ones((4, 256), dtype=np.int32))
+    seen.append(("int32 array", fails([*imports, "--layout", good], f"{bad_file}: array of dtype int32")))
+    np.savez(bad_file, features=np.ones((4, 256), dtype=np.complex64))
+    seen.append(("complex array", fails([*imports, "--layout", good], f"{bad_file}: array of dtype complex64",
+                                        "floating-point")))
+    results_file = runs / "a" / "results.json"
+    for text, expected in (('{"dataset": "coin", "metrics": {"accuracy": "high"}}',
+                            "a/results.json: metrics.accuracy = 'high'; expected a fraction"),
+                           ('{"dataset": "coin", "metrics": {"accuracy": 1.7}}', "metrics.accuracy = 1.7"),
+                           ("{not json", "a/results.json: not valid JSON")):
+        results_file.write_text(text)
+        seen.append((f"results.json {text}", fails(["results", str(runs)], expected)))
+    evaluate = ["evaluate", "--root", str(root), "--out", str(model.parent)]
+    torch.save({"model_config": {}, "state_dict": {}, "run_config": {"model": {}}}, model)
+    seen.append(("run_config without [dataset]", fails(evaluate, "its run_config is not a run configuration")))
+    torch.save({"model_config": {}, "state_dict": {}, "run_config": {"dataset": {"name": "charades"}}}, model)
+    seen.append(("--set model.width=abc", fails([*evaluate, "--set", "model.width=abc"],
+                                                "--set model.width=abc: [model] width: expected an integer, got 'abc'")))
+    seen.append(("--set nonsense", fails([*evaluate, "--set", "nonsense"], "--set 'nonsense': expected section.key=value")))
+    for what, message in seen:  # shown with -s: the list of bad inputs and their messages
+        print(f"{what}\t{message}")
+    assert all(json.dumps(message).count("\\n") == 0 for _, message in seen)  # one line each

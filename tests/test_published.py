@@ -155,7 +155,7 @@ def hero_clip_small_text(tmp_path: Path) -> Path:
 
 CASES = {
     # dataset: (annotation root builder, layout (name or a TOML file), text tower)
-    "coin": (coin_root, "hero-clip", "ViT-B-16"),
+    "coin": (coin_root, "hero-clip", "ViT-B-32-quickgelu"),
     "charades": (charades_root, "small-toml", SMALL_TEXT_MODEL),
     "breakfast": (breakfast_root, "mstcn-i3d", SMALL_TEXT_MODEL),
 }
@@ -186,9 +186,10 @@ def test_import_train_evaluate_end_to_end(dataset: str, tmp_path: Path, capsys):
         assert f"{COIN_PEER_SKIPPED[0]} (test; skipped by id in MA-LMM's COIN loader): has features (used)" in printed
 
     store = FeatureStore(store_dir)
-    for video_id, frames in arrays.items():  # resampled segment-wise, as extract samples frames
-        np.testing.assert_array_equal(store.read_all_frames(video_id),
-                                      frames[sample_indices(len(frames), NUM_FRAMES)])
+    for video_id, frames in arrays.items():  # resampled segment-wise, as extract samples frames; unit length
+        kept = frames[sample_indices(len(frames), NUM_FRAMES)]
+        expected = kept / np.linalg.norm(kept, axis=1, keepdims=True) if layout.normalize else kept  # I3D: raw
+        np.testing.assert_allclose(store.read_all_frames(video_id), expected, rtol=1e-6)
     record = json.loads((store_dir / "extraction.json").read_text())
     assert record["import"]["layout"]["name"] == layout.name
     assert record["import"]["source_rate_hz"] == layout.rate_hz and "segment-wise" in record["import"]["resampling"]
@@ -197,7 +198,8 @@ def test_import_train_evaluate_end_to_end(dataset: str, tmp_path: Path, capsys):
     assert record["import"]["published_vectors_per_video"]["videos_with_fewer_than_num_frames"] == sum(
         length < NUM_FRAMES for length in lengths)
     assert record["texts"]["model_name"] == text_model and record["texts"]["pretrained"] == "none"
-    assert record["config"]["num_frames"] == NUM_FRAMES
+    assert record["config"]["num_frames"] == NUM_FRAMES and record["normalization"].startswith(
+        "L2" if layout.normalize else "none")
     assert record["coverage"]["train"]["with_features"] == train_count - 1
 
     assert cli.main(extract) == 0  # resumable: nothing left to do
@@ -243,7 +245,7 @@ def test_bad_files_stop_the_import_with_one_error_naming_the_file(tmp_path: Path
 
 
 def test_texts_must_share_the_frames_space_and_width(tmp_path: Path, capsys):
-    """hero-clip frames are CLIP ViT-B/16 image features: another text tower, or a layout whose width
+    """hero-clip frames are CLIP ViT-B/32 image features: another text tower, or a layout whose width
     differs from its text tower's, is refused before anything is written, naming a feature file."""
     root, ids = charades_root(tmp_path)
     published = tmp_path / "published"
@@ -251,7 +253,8 @@ def test_texts_must_share_the_frames_space_and_width(tmp_path: Path, capsys):
     base = ["extract", "charades", "--root", str(root), "--from-features", str(published), "--pretrained", "none",
             "--num-frames", "4"]
     fails([*base, "--out", str(tmp_path / "a"), "--model-name", SMALL_TEXT_MODEL], capsys,
-          rf"vid_clip/{ids['train'][0]}\.npz: layout hero-clip .*got --model-name {SMALL_TEXT_MODEL}")
+          rf"vid_clip/{ids['train'][0]}\.npz: layout hero-clip .*got --model-name {SMALL_TEXT_MODEL}.*"
+          r"--allow-other-text-tower")
     wide = tmp_path / "wide.toml"
     wide.write_text('name = "wide"\nfile = "vid_clip/{video_id}.npz"\nkey = "features"\naxes = "TD"\n'
                     'feature_dim = 768\nrate_hz = 1\ntext_models = ["ViT-B-16"]\n')
@@ -286,7 +289,8 @@ def test_random_resampling_is_seeded_and_segment_wise(tmp_path: Path):
                         seed=5, progress=False)
     np.testing.assert_array_equal(stores[0].read_all_frames("b"), stores[1].read_all_frames("b"))
     rows = stores[0].read_all_frames("b")  # 10 published vectors, 3 segments: [0, 3.3), [3.3, 6.7), [6.7, 10)
-    positions = [int(np.flatnonzero((arrays["b"] == row).all(axis=1))[0]) for row in rows]
+    unit = arrays["b"]  # mstcn-i3d: stored as published (not normalised)
+    positions = [int(np.flatnonzero(np.isclose(unit, row, rtol=1e-6).all(axis=1))[0]) for row in rows]
     assert positions[0] <= 3 and 3 <= positions[1] <= 6 and positions[2] >= 6
 
 
@@ -302,5 +306,111 @@ def test_prepare_says_where_the_published_features_are(tmp_path: Path):
     for dataset in ("coin", "charades"):
         report = prepare(dataset, tmp_path, components=["features"], progress=False)  # nothing to download
         (step,) = report.manual
-        assert "UniVTG" in step and "'Video (CLIP B/16)'" in step
+        assert "UniVTG" in step and "'Video (CLIP B/32)'" in step and "ViT-B-32-quickgelu" in step
         assert f"--from-features {tmp_path}/{dataset}/univtg --layout hero-clip" in step
+
+
+# ------------------------------------------------------------------ issue 23: the right model, one scale, dtypes
+
+def test_hero_clip_is_vit_b32_and_another_text_tower_needs_an_explicit_flag(tmp_path: Path, capsys):
+    """UniVTG's CLIP features are ViT-B/32 (its notes: "CLIP B/32"; HERO's CLIP extractor takes ViT-B/32 or
+    RN50x4). ViT-B/16's text tower is also 512-d, so only the model check can refuse it."""
+    hero = LAYOUTS["hero-clip"]
+    assert hero.text_models[0] == "ViT-B-32-quickgelu" and hero.text_pretrained == "openai"
+    assert "ViT-B/32" in hero.frame_model and "B/16" not in hero.describe()
+    root, ids = charades_root(tmp_path)
+    published = tmp_path / "published"
+    write_published(hero, published, ids["train"] + ids["test"])
+    base = ["extract", "charades", "--root", str(root), "--from-features", str(published), "--num-frames", "4"]
+    first = rf"vid_clip/{ids['train'][0]}\.npz"
+    fails([*base, "--model-name", "ViT-B-16", "--pretrained", "none"], capsys,
+          rf"{first}: layout hero-clip holds CLIP ViT-B/32 .*ViT-B-32-quickgelu / ViT-B-32 with openai weights.*"
+          r"got --model-name ViT-B-16 --pretrained none.*--allow-other-text-tower")
+    fails([*base, "--model-name", "ViT-B-32", "--pretrained", "laion2b_s34b_b79k"], capsys,  # other weights
+          rf"{first}: .*got --model-name ViT-B-32 --pretrained laion2b_s34b_b79k")
+    features = root / "charades" / "features"  # refused before anything is written (a lock file at most)
+    assert not list(features.glob("**/extraction.json")) and not list(features.glob("**/*.np*"))
+
+    # no --model-name: the label texts come from the layout's own tower (random weights here: offline)
+    assert cli.main([*base, "--pretrained", "none"]) == 0
+    printed = capsys.readouterr().out
+    store = root / "charades" / "features" / "hero-clip_vit_b32_quickgelu_random"  # named after what made it
+    assert f"-> {store}" in printed and "a pipeline check, never a result" in printed
+    record = json.loads((store / "extraction.json").read_text())
+    assert record["texts"]["model_name"] == "ViT-B-32-quickgelu" and record["texts"]["other_tower_allowed"] is False
+    assert "--set dataset.features=features/hero-clip_vit_b32_quickgelu_random" in printed
+
+    out = tmp_path / "other_tower"
+    assert cli.main([*base, "--model-name", "ViT-B-16", "--pretrained", "none", "--out", str(out),
+                     "--allow-other-text-tower"]) == 0  # explicit: imported, and recorded
+    assert "--allow-other-text-tower: label texts from --model-name ViT-B-16" in capsys.readouterr().out
+    record = json.loads((out / "extraction.json").read_text())
+    assert record["texts"]["other_tower_allowed"] is True and record["texts"]["declared_by_layout"][0] == "ViT-B-32-quickgelu"
+
+
+def test_imported_and_extracted_features_have_one_scale(tmp_path: Path, capsys):
+    """extract stores unit-length CLIP embeddings; the importer normalises published vectors the same way
+    (UniVTG normalises them on load), whatever their scale or float width, and records it."""
+    mini = make_miniature(tmp_path / "mini", "charades", num_train=2, num_test=1)
+    root = tmp_path / "data"
+    prepare("charades", root, local_dir=mini.mirror, verify=False, accept_licence=True, progress=False,
+            components=["annotations", "videos"])
+    small = ["--model-name", SMALL_TEXT_MODEL, "--pretrained", "none", "--num-frames", "3"]
+    assert cli.main(["extract", "charades", "--root", str(root), *small, "--image-size", "64", "--num-workers", "0",
+                     "--out", str(tmp_path / "from_videos")]) == 0
+    published = tmp_path / "published"
+    layout = get_layout(hero_clip_small_text(tmp_path))
+    rng = np.random.default_rng(3)
+    for video_id in mini.video_ids["train"] + mini.video_ids["test"]:  # float16 at HERO's scale, not unit length
+        path = layout.path(published, video_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, features=(37 * rng.normal(size=(5, 256))).astype(np.float16))
+    assert cli.main(["extract", "charades", "--root", str(root), "--from-features", str(published), "--layout",
+                     str(hero_clip_small_text(tmp_path)), *small, "--out", str(tmp_path / "imported")]) == 0
+    capsys.readouterr()
+    for name in ("from_videos", "imported"):
+        store = FeatureStore(tmp_path / name)
+        norms = np.concatenate([np.linalg.norm(store.read_all_frames(video), axis=1) for video in store.video_ids()])
+        np.testing.assert_allclose(norms, 1.0, atol=1e-3, err_msg=name)
+        assert json.loads((tmp_path / name / "extraction.json").read_text())["normalization"].startswith("L2")
+    np.savez(layout.path(published, "zero"), features=np.zeros((2, 256), dtype=np.float32))
+    with pytest.raises(FeatureError, match=r"zero\.npz: time step 0 is an all-zero vector"):
+        import_features(layout, published, FeatureStore(tmp_path / "zero_store"), ["zero"], num_frames=2,
+                        progress=False)
+
+
+def test_layouts_say_what_a_vector_is_and_slowfast_gets_a_frame_adapter(tmp_path: Path, capsys):
+    """hero-clip: one frame every 2 s, float16; hero-slowfast (UniVTG's vid_slowfast/, 2304-d, one per 2 s)
+    is in no CLIP space, so the model maps its frames into the label texts' space (the I3D path's adapter)."""
+    assert "one frame sampled every 2 s" in LAYOUTS["hero-clip"].frame_model
+    assert "float16" in LAYOUTS["hero-clip"].frame_model
+    slowfast = LAYOUTS["hero-slowfast"]
+    assert (slowfast.file, slowfast.feature_dim, slowfast.rate_hz, slowfast.text_models) == (
+        "vid_slowfast/{video_id}.npz", 2304, 0.5, ())
+    root, ids = charades_root(tmp_path)
+    published = tmp_path / "published"
+    write_published(slowfast, published, ids["train"] + ids["test"])
+    store = tmp_path / "store"
+    assert cli.main(["extract", "charades", "--root", str(root), "--from-features", str(published), "--layout",
+                     "hero-slowfast", "--model-name", SMALL_TEXT_MODEL, "--pretrained", "none", "--num-frames", "4",
+                     "--out", str(store)]) == 0
+    run = tmp_path / "run"
+    options = ["--set", f"dataset.features={store}", *RUN_OPTIONS]
+    assert cli.main(["train", "--config", "charades", "--root", str(root), "--out", str(run), "--epochs", "1",
+                     *options]) == 0
+    assert cli.main(["evaluate", "--root", str(root), "--out", str(run)]) == 0  # the run's own record
+    results = json.loads((run / "results.json").read_text())
+    assert results["model_config"]["feature_dim"] == 2304 and results["model_config"]["text_dim"] == 256
+    assert results["features"]["extraction"]["import"]["layout"]["name"] == "hero-slowfast"
+
+
+@pytest.mark.parametrize("dtype", ["int32", "uint8", "complex64", "bool"])
+def test_non_float_published_arrays_are_refused_naming_the_file(tmp_path: Path, dtype: str):
+    hero = LAYOUTS["hero-clip"]
+    path = hero.path(tmp_path, "v")
+    path.parent.mkdir(parents=True)
+    np.savez(path, features=np.ones((3, 512), dtype=dtype))
+    with pytest.raises(FeatureError, match=rf"v\.npz: array of dtype {dtype} .*floating-point"):
+        read_published(hero, tmp_path, "v")
+    np.savez(path, features=np.ones((3, 512), dtype=np.float16))  # HERO's default: accepted, read as float32
+    assert read_published(hero, tmp_path, "v").dtype == np.float32

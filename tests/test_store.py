@@ -32,7 +32,8 @@ def charades_videos(tmp_path: Path) -> tuple[Path, Path]:
     root = tmp_path / "data"
     assert cli.main(["prepare", "charades", "--root", str(root), "--include", "annotations", "videos",
                      "--from-dir", str(mini.mirror), "--no-verify", "--accept-licence"]) == 0
-    return root, cli._store_dir(cli.load_run_config(cli.default_config_path("charades")), root)
+    small = ["extract.model_name=ViT-S-32-alt", "extract.pretrained=none"]  # EXTRACT_OPTIONS' store
+    return root, cli._store_dir(cli.load_run_config(cli.default_config_path("charades"), small), root)
 
 
 def _extract(root: Path, *options: str) -> list[str]:
@@ -189,3 +190,33 @@ def test_atomic_writes_use_unique_temporary_names(tmp_path, monkeypatch):
         thread.join()
     assert errors == [] and json.loads((tmp_path / "shared.json").read_text())["step"] == 29
     assert sorted(path.name for path in tmp_path.iterdir() if path.name.startswith(".")) == []
+
+
+# ------------------------------------------------------------------ issue 23: a failed load is not an interrupted run
+
+def test_weights_that_do_not_load_leave_the_store_as_it_was(charades_videos, tmp_path, monkeypatch, capsys):
+    root, store_dir = charades_videos
+    bad = tmp_path / "ViT-S-32-alt-weights.bin"
+    bad.write_bytes(b"not a checkpoint")
+    fresh = tmp_path / "fresh"
+    assert cli.main(_extract(root, "--num-frames", "2", "--pretrained", str(bad), "--out", str(fresh))) == 1
+    error = capsys.readouterr().err
+    assert f"--pretrained {bad}: not loadable as ViT-S-32-alt weights" in error and "Traceback" not in error
+    assert not (fresh / "extraction.json").exists()  # no run recorded, so none left "interrupted"
+
+    assert cli.main(_extract(root, "--num-frames", "2")) == 0
+    captured = capsys.readouterr()
+    assert "loading open_clip ViT-S-32-alt (random weights)" in captured.out
+    assert "label texts" in captured.err  # the text encoding's progress bar
+    record_path = store_dir / "extraction.json"
+    before = record_path.read_bytes()
+    (store_dir / f"{FeatureStore(store_dir).video_ids()[0]}.npy").unlink()  # one video to do again
+
+    def no_weights(*arguments, **keywords):
+        raise RuntimeError("could not load the weights (simulated: no network)")
+
+    monkeypatch.setattr("pcmci_edu.extract.load_clip", no_weights)
+    assert cli.main(_extract(root, "--num-frames", "2")) == 1
+    assert "could not load the weights" in capsys.readouterr().err
+    assert record_path.read_bytes() == before  # the finished runs only; no unfinished one added
+    assert all(run["finished"] for run in json.loads(before)["runs"])

@@ -8,6 +8,7 @@ lacks; :func:`training_splits` holds out the validation videos, the same ones fo
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,60 @@ def _dataset_dir(config: dict, root: str | Path) -> Path:
     return Path(root) / config["dataset"]["name"]
 
 
+def weights_slug(text: str | None) -> str:
+    """A model name or weights tag as a folder-name part: lower case, ``_`` between words.
+
+    >>> weights_slug("ViT-B-32-quickgelu"), weights_slug("openai"), weights_slug(None)
+    ('vit_b32_quickgelu', 'openai', 'random')
+    >>> weights_slug("/models/ViT-B-16-openai.bin")
+    'vit_b16_openai'
+    """
+    if text is None or str(text).lower() in ("none", "random", ""):
+        return "random"
+    name = Path(str(text)).stem if ("/" in str(text) or Path(str(text)).suffix) else str(text)
+    slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+    return re.sub(r"([a-z])_(\d)", r"\1\2", slug)
+
+
+def store_name(config: dict) -> str:
+    """``[dataset] features`` with ``{model}`` and ``{weights}`` filled from ``[extract]``, so a
+    store's folder is named after the model that made it (``features/clip_vit_b16_openai``).
+
+    >>> store_name({"dataset": {"features": "features/clip_{model}_{weights}"},
+    ...             "extract": {"model_name": "ViT-S-32-alt", "pretrained": "none"}})
+    'features/clip_vit_s32_alt_random'
+    """
+    from pcmci_edu.extract import DEFAULT_MODEL, DEFAULT_PRETRAINED
+
+    features = str(config["dataset"].get("features", "features/clip_{model}_{weights}"))
+    extract = config.get("extract", {})
+    try:
+        return features.format(model=weights_slug(extract.get("model_name", DEFAULT_MODEL)),
+                               weights=weights_slug(extract.get("pretrained", DEFAULT_PRETRAINED)))
+    except (KeyError, IndexError, ValueError) as error:
+        what = f"unknown placeholder {{{error.args[0]}}}" if isinstance(error, KeyError) else str(error)
+        raise ValueError(f"[dataset] features = {features!r}: {what}; only {{model}} and {{weights}} may be "
+                         "filled in (from [extract] model_name and pretrained)") from None
+
+
 def _store_dir(config: dict, root: str | Path) -> Path:
-    features = config["dataset"].get("features", "features/clip")
-    return _dataset_dir(config, root) / features
+    return _dataset_dir(config, root) / store_name(config)
+
+
+def other_stores(dataset_dir: Path, store_dir: Path) -> str:
+    """The feature stores that do exist beside a missing one, each with what made it (for a message)."""
+    from pcmci_edu.cli.provenance import _read_extraction_record
+
+    found = []
+    for record_path in sorted(dataset_dir.glob("**/extraction.json"))[:8]:
+        record = _read_extraction_record(record_path.parent) or {}
+        settings = record.get("settings") or {}
+        relative = record_path.parent.relative_to(dataset_dir).as_posix()
+        found.append(f"{relative} ({settings.get('model_name')}, {settings.get('pretrained')})")
+    if not found:
+        return ""
+    return (f"; stores under {dataset_dir}: {', '.join(found)}: choose one with --set dataset.features=NAME, or "
+            "give the same --set extract.model_name/extract.pretrained as to extract")
 
 
 def open_split(config: dict, root: str | Path, split: str, with_features: bool = True):
@@ -46,7 +98,8 @@ def open_split(config: dict, root: str | Path, split: str, with_features: bool =
         return annotations
     store_dir = _store_dir(config, root)
     if not store_dir.is_dir():
-        raise FileNotFoundError(f"{store_dir}: no feature store; run `pcmci-edu extract {name}` first")
+        raise FileNotFoundError(f"{store_dir}: no feature store; run `pcmci-edu extract {name}` first"
+                                + other_stores(_dataset_dir(config, root), store_dir))
     store = data.FeatureStore(store_dir)
     num_frames = int(config["dataset"].get("num_frames", 32))
     seed = int(config["train"].get("seed", 0))  # the frames a random sampling draws: the run's seed
@@ -61,8 +114,10 @@ def open_split(config: dict, root: str | Path, split: str, with_features: bool =
         store.require(annotations.video_ids, listed_in=f"{name} {split}")  # raises, naming the store
     from pcmci_edu.extract import FAILED_LOG
 
+    listings = [path for path in (store_dir / f"missing_{split}.txt", store_dir / FAILED_LOG) if path.is_file()]
+    where = f": see {' and '.join(map(str, listings))}" if listings else ""
     print(f"{name} {split}: {len(missing)} of {len(annotations)} annotated videos have no features in "
-          f"{store_dir} (not fetched, or failed to decode: see {FAILED_LOG}); they are left out")
+          f"{store_dir} (not fetched, not published, or failed to decode{where}); they are left out")
     return _with_features(annotations, store, num_frames, sampling="random" if split == "train" else "uniform",
                           missing=missing, seed=seed)
 

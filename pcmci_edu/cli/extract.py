@@ -14,22 +14,44 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from pcmci_edu.cli.config import _run_config
-from pcmci_edu.cli.datasets import _dataset_dir, _store_dir, open_split
+from pcmci_edu.cli.datasets import _dataset_dir, _store_dir, open_split, weights_slug
 from pcmci_edu.cli.provenance import (FEATURE_DEFINING, _json_safe, _read_extraction_record, _text_provenance,
                                       _weights_sha256, code_version)
 from pcmci_edu.files import atomic_json
 
 
 def _extraction_config(config: dict, arguments: argparse.Namespace):
+    """The extraction settings: the config's ``[extract]``, then the command's options.
+
+    With ``--from-features`` and a layout in a CLIP space, the label texts default to the layout's
+    own text tower (``hero-clip``: ``ViT-B-32-quickgelu``, OpenAI weights) when ``--model-name`` is not
+    given: the config's ``[extract]`` model is the one that encodes video frames.
+    """
     from pcmci_edu.extract import ExtractionConfig
 
     values = dict(config["extract"])
+    if getattr(arguments, "from_features", None) and arguments.model_name is None:
+        from pcmci_edu.data import published
+
+        layout = published.get_layout(arguments.layout or published.DEFAULT_LAYOUT[config["dataset"]["name"]])
+        if layout.shares_text_space and values.get("model_name") not in layout.text_models:
+            values["model_name"] = layout.text_models[0]
+            if arguments.pretrained is None and layout.text_pretrained:
+                values["pretrained"] = layout.text_pretrained
     for name in ("model_name", "pretrained", "num_frames", "sampling", "batch_size", "device", "num_workers",
                  "image_size"):
         given = getattr(arguments, name, None)
         if given is not None:
             values[name] = given
-    return ExtractionConfig(**values)
+    for name in ("num_frames", "batch_size", "image_size", "num_workers"):
+        given = getattr(arguments, name, None)
+        if given is not None and given < (0 if name == "num_workers" else 1):
+            raise ValueError(f"--{name.replace('_', '-')} {given}: expected "
+                             + ("0 or more" if name == "num_workers" else "a positive integer"))
+    try:
+        return ExtractionConfig(**values)
+    except ValueError as error:
+        raise ValueError(f"extract settings ([extract] of {arguments.config} and the options): {error}") from None
 
 
 def _check_store_matches(store_dir: Path, settings: dict, source: str) -> dict | None:
@@ -82,34 +104,103 @@ def _record_extraction(store_dir: Path, report, record: dict) -> None:
     atomic_json(store_dir / "extraction.json", {**record, "settings": previous.get("settings"), "runs": runs})
 
 
+def _default_store(config: dict, arguments: argparse.Namespace, extraction) -> Path:
+    """Where this run's store goes without ``--out``: named after the model actually used.
+
+    From videos: ``[dataset] features`` filled with the model and weights of this run (so
+    ``--model-name`` or ``--set extract.model_name`` moves it: ``features/clip_vit_s32_alt_random``);
+    from published features: ``features/<layout>_<text model>_<weights>``.
+    """
+    if getattr(arguments, "from_features", None):
+        from pcmci_edu.data import published
+
+        layout = published.get_layout(arguments.layout or published.DEFAULT_LAYOUT[config["dataset"]["name"]])
+        name = f"{layout.name}_{weights_slug(extraction.model_name)}_{weights_slug(extraction.pretrained)}"
+        return _dataset_dir(config, arguments.root) / "features" / name
+    used = {**config, "extract": {**config["extract"], "model_name": extraction.model_name,
+                                  "pretrained": extraction.pretrained}}
+    return _store_dir(used, arguments.root)
+
+
+def _store_of(config: dict, arguments: argparse.Namespace) -> Path:
+    return Path(arguments.out) if arguments.out else _default_store(config, arguments,
+                                                                    _extraction_config(config, arguments))
+
+
 def _extract_holding_the_store(arguments: argparse.Namespace) -> int:
     """``extract`` holding the feature store's lock from start to end: a second ``extract`` on the
-    same store stops at once instead of doing the same work (:meth:`FeatureStore.lock`)."""
+    same store stops at once instead of doing the same work (:meth:`FeatureStore.lock`).
+
+    A run that fails before it writes any feature (weights that do not load, a refused text tower)
+    leaves the store's ``extraction.json`` as it found it: no unfinished run is recorded for it.
+    """
     from pcmci_edu.data.features import FeatureStore
 
     config = _run_config(arguments)
-    store_dir = Path(arguments.out) if arguments.out else _store_dir(config, arguments.root)
+    _store_dir(config, arguments.root)  # a bad [dataset] features stops the run before any work
+    store_dir = _store_of(config, arguments)
     with FeatureStore(store_dir).lock():
-        return _extract(arguments)
+        record = store_dir / "extraction.json"
+        before = record.read_bytes() if record.is_file() else None
+        files_before = _feature_files(store_dir)
+        try:
+            return _extract(arguments)
+        except BaseException:
+            if _feature_files(store_dir) == files_before:
+                if before is None:
+                    record.unlink(missing_ok=True)
+                else:
+                    record.write_bytes(before)
+            raise
+
+
+def _feature_files(store_dir: Path) -> set[tuple[str, int]]:
+    """The store's feature files with their modification times (what a run has written)."""
+    return {(path.name, path.stat().st_mtime_ns) for pattern in ("*.npy", "*.npz")
+            for path in store_dir.glob(pattern)} if store_dir.is_dir() else set()
+
+
+def _point_to_store(config: dict, root: Path, store_dir: Path) -> str | None:
+    """The ``--set`` that train and evaluate need when the store is not the config's default."""
+    if store_dir.resolve() == _store_dir(config, root).resolve():
+        return None
+    try:
+        relative = store_dir.resolve().relative_to(_dataset_dir(config, root).resolve()).as_posix()
+    except ValueError:
+        relative = str(store_dir.resolve())
+    return (f"train and evaluate on this store with --set dataset.features={relative} "
+            f"(the config's default is {_store_dir(config, root)})")
 
 
 def _extract(arguments: argparse.Namespace) -> int:
-    from pcmci_edu import extract
-    from pcmci_edu.data.features import FeatureStore
-    from pcmci_edu.data.published import coverage, coverage_lines
-
     config = _run_config(arguments)
     name = config["dataset"]["name"]
     if name != arguments.dataset:
         raise ValueError(f"extract {arguments.dataset}: the config {arguments.config} is for {name}")
     extraction = _extraction_config(config, arguments)
-    store_dir = Path(arguments.out) if arguments.out else _store_dir(config, arguments.root)
-    store = FeatureStore(store_dir)
+    store_dir = _store_of(config, arguments)
     splits = [open_split(config, arguments.root, config["dataset"][key], with_features=False)
               for key in ("train_split", "test_split")]
     video_ids = list(dict.fromkeys(video_id for split in splits for video_id in split.video_ids))
     if arguments.from_features:
-        return _import_published(arguments, extraction, store_dir, splits, video_ids)
+        status = _import_published(arguments, extraction, store_dir, splits, video_ids)
+    else:
+        status = _extract_videos(arguments, config, extraction, store_dir, splits, video_ids)
+    hint = _point_to_store(config, arguments.root, store_dir)
+    if hint:
+        print(hint)
+    return status
+
+
+def _extract_videos(arguments: argparse.Namespace, config: dict, extraction, store_dir: Path, splits: list,
+                    video_ids: list[str]) -> int:
+    """``extract`` from video files: open_clip encodes the sampled frames and the label texts."""
+    from pcmci_edu import extract
+    from pcmci_edu.data.features import FeatureStore
+    from pcmci_edu.data.published import coverage, coverage_lines
+
+    name = splits[0].name
+    store = FeatureStore(store_dir)
     videos_dir = Path(arguments.videos) if arguments.videos else _dataset_dir(config, arguments.root) / "videos"
     videos = extract.find_videos(videos_dir, name, video_ids)
     if not videos and store.missing(video_ids) == video_ids:
@@ -145,7 +236,7 @@ def _extract(arguments: argparse.Namespace) -> int:
         "frames": {"model_name": extraction.model_name, "pretrained": extraction.pretrained,
                    "weights_sha256": _weights_sha256(extraction.pretrained), "num_frames": extraction.num_frames,
                    "sampling": extraction.sampling, "image_size": extraction.image_size},
-        "texts": _text_provenance(extraction), "coverage": covered,
+        "texts": _text_provenance(extraction), "normalization": extract.NORMALIZATION, "coverage": covered,
         "videos_stored": len(store.video_ids()), "failed": report.failed, "code_version": code_version(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}))
     print(f"{name}: features of {source} -> {store_dir}")
@@ -180,20 +271,25 @@ def _import_published(arguments: argparse.Namespace, extraction, store_dir: Path
     model_config = open_clip.get_model_config(extraction.model_name)
     if model_config is None:
         raise ValueError(f"--model-name {extraction.model_name}: not an open_clip model "
-                         f"(e.g. {', '.join(layout.text_models or ('ViT-B-16',))})")
-    published.check_text_width(layout, int(model_config["embed_dim"]), extraction.model_name, example)
+                         f"(e.g. {', '.join(layout.text_models or ('ViT-B-32-quickgelu',))})")
+    allow_other = bool(getattr(arguments, "allow_other_text_tower", False))
+    notes = published.check_text_tower(layout, int(model_config["embed_dim"]), extraction.model_name,
+                                       extraction.pretrained, example, allow_other=allow_other)
     source = f"published features in {directory.resolve()} (layout {layout.name})"
-    settings = {field: getattr(extraction, field) for field in FEATURE_DEFINING}
+    settings = {**{field: getattr(extraction, field) for field in FEATURE_DEFINING},
+                "normalization": published.normalization(layout)}
     previous = _check_store_matches(store_dir, settings, source)  # after the checks: a refused import leaves nothing
-    if layout.shares_text_space and extraction.pretrained in (None, "none", "None", "random", ""):
-        print(f"note: random text weights (--pretrained none) do not share the {layout.name} frames' CLIP "
-              "space: a pipeline check, never a result")
+    for note in notes:
+        print(note)
     store = FeatureStore(store_dir)
-    report = published.import_features(layout, directory, store, video_ids, num_frames=extraction.num_frames,
-                                       sampling=extraction.sampling, seed=extraction.seed)
-    if not ((store_dir / extract.TEXT_FEATURES_FILE).is_file() and previous is not None):
+    model = tokenizer = None
+    needs_texts = not ((store_dir / extract.TEXT_FEATURES_FILE).is_file() and previous is not None)
+    if needs_texts:  # before the import: weights that do not load stop the run before anything is written
         model, _, tokenizer = extract.load_clip(extraction.model_name, extraction.pretrained,
                                                 extract._resolve_device(extraction.device))
+    report = published.import_features(layout, directory, store, video_ids, num_frames=extraction.num_frames,
+                                       sampling=extraction.sampling, seed=extraction.seed)
+    if needs_texts:
         extract.extract_text_features(store, splits[0].action_texts, splits[0].activity_texts, extraction,
                                       model=model, tokenizer=tokenizer)
     covered = published.coverage(store, {split.split: split.video_ids for split in splits}, name)
@@ -201,7 +297,9 @@ def _import_published(arguments: argparse.Namespace, extraction, store_dir: Path
         "source": source, "config": extract.config_dict(extraction),
         "frames": {"model": layout.frame_model, "published_by": layout.source, "width": layout.feature_dim,
                    "num_frames": extraction.num_frames, "sampling": extraction.sampling},
-        "texts": _text_provenance(extraction),
+        "texts": {**_text_provenance(extraction), "declared_by_layout": list(layout.text_models),
+                  "declared_weights": layout.text_pretrained or None, "other_tower_allowed": allow_other},
+        "normalization": published.normalization(layout),
         "import": published.import_record(layout, directory, report, extraction.num_frames, extraction.sampling),
         "coverage": covered, "videos_stored": len(store.video_ids()), "failed": {},  # a bad file stops the import
         "code_version": code_version(), "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}))

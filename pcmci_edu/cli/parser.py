@@ -15,6 +15,7 @@ from pcmci_edu import __version__
 from pcmci_edu.cli import evaluate as evaluate_command
 from pcmci_edu.cli import extract as extract_command
 from pcmci_edu.cli import prepare as prepare_command
+from pcmci_edu.cli import results as results_command
 from pcmci_edu.cli import train as train_command
 
 
@@ -25,7 +26,8 @@ A full run on one dataset:
   pcmci-edu prepare breakfast --root DATA --accept-licence
   pcmci-edu extract breakfast --root DATA
   pcmci-edu train --config breakfast --root DATA --out runs/breakfast
-  pcmci-edu evaluate --config breakfast --root DATA --out runs/breakfast
+  pcmci-edu evaluate --root DATA --out runs/breakfast   (the run's own configuration and store)
+  pcmci-edu results runs                                (your runs beside the poster's numbers)
 
 --config takes a shipped configuration by name (breakfast, coin, charades) or the path
 of a .toml file; --set section.key=value overrides one of its values. Several GPUs:
@@ -36,12 +38,16 @@ Run `pcmci-edu <command> --help` for a command's options."""
 DATASETS = ("breakfast", "coin", "charades")
 
 
-def _add_run_options(parser: argparse.ArgumentParser, dataset_positional: bool) -> None:
+def _add_run_options(parser: argparse.ArgumentParser, dataset_positional: bool, recorded: bool = False) -> None:
     if dataset_positional:
         parser.add_argument("dataset", choices=DATASETS, help="which dataset: %(choices)s")
         parser.add_argument("--config", default=None,
                             help="run configuration: a shipped name (breakfast, coin, charades) or a .toml "
                                  "path (default: the shipped configuration of DATASET)")
+    elif recorded:
+        parser.add_argument("--config", default=None,
+                            help="not needed: the run's configuration is read from its model file; a value "
+                                 "that differs from it is ignored and said so (default: the model file's)")
     else:
         parser.add_argument("--config", required=True,
                             help="run configuration: a shipped name (breakfast, coin, charades) or a .toml "
@@ -49,7 +55,10 @@ def _add_run_options(parser: argparse.ArgumentParser, dataset_positional: bool) 
     parser.add_argument("--root", type=Path, required=True,
                         help="data folder that holds <dataset>/ (required)")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="override a config value, e.g. --set train.epochs=10; repeatable (default: none)")
+                        help=("only dataset.test_split and dataset.min_coverage apply; any other value that "
+                              "differs from the run's recorded one is ignored and said so (default: none)"
+                              if recorded else
+                              "override a config value, e.g. --set train.epochs=10; repeatable (default: none)"))
     parser.add_argument("--device", default=None,
                         help="cuda, cuda:1 or cpu (default: CUDA when a GPU is visible, else the CPU)")
 
@@ -106,11 +115,18 @@ def build_parser() -> argparse.ArgumentParser:
                          help="import published per-video features from DIR instead of decoding videos "
                               "(default: decode videos; see --layout)")
     extract.add_argument("--layout", default=None, metavar="NAME|FILE.toml",
-                         help="how DIR stores the features: hero-clip (UniVTG's CLIP ViT-B/16 "
-                              "vid_clip/<id>.npz; default for coin and charades), mstcn-i3d (MS-TCN's I3D "
-                              "<id>.npy; default for breakfast), or a .toml file declaring a layout")
+                         help="how DIR stores the features: hero-clip (UniVTG's CLIP ViT-B/32 "
+                              "vid_clip/<id>.npz; default for coin and charades), hero-slowfast (UniVTG's "
+                              "SlowFast vid_slowfast/<id>.npz), mstcn-i3d (MS-TCN's I3D <id>.npy; default for "
+                              "breakfast), or a .toml file declaring a layout")
+    extract.add_argument("--allow-other-text-tower", dest="allow_other_text_tower", action="store_true",
+                         help="with --from-features: encode the label texts with a text tower other than the one "
+                              "that made the layout's frames (another model or weights tag; recorded in "
+                              "extraction.json) (default: refused, the frames and texts would not share a space)")
     extract.add_argument("--out", type=Path, default=None,
-                         help="feature store folder (default: <root>/<dataset>/ + the config's dataset.features)")
+                         help="feature store folder (default: <root>/<dataset>/ + the config's dataset.features "
+                              "with the model actually used, e.g. features/clip_vit_b16_openai; with "
+                              "--from-features: features/<layout>_<text model>_<weights>)")
     extract.add_argument("--model-name", dest="model_name", default=None,
                          help="open_clip model name (default: the config's extract.model_name)")
     extract.add_argument("--pretrained", default=None,
@@ -145,15 +161,27 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(handler=train_command._train)
 
     evaluate = _command(commands, "evaluate", "Evaluate a trained model on the test split; print and save the results.",
-                        "Writes accuracy and both mAP conventions with their provenance (the feature "
-                        "store's extraction.json, package version, git commit, hardware) to results.json.")
-    _add_run_options(evaluate, dataset_positional=False)
+                        "Uses the run's own record: the configuration and the feature store's extraction.json "
+                        "saved in model.pt (a store extracted again since is refused, naming both). Writes "
+                        "accuracy and both mAP conventions with their provenance (package version, git "
+                        "commit, hardware) and the all-classes mAP's ceiling to results.json.")
+    _add_run_options(evaluate, dataset_positional=False, recorded=True)
     evaluate.add_argument("--out", type=Path, required=True, help="run folder of `pcmci-edu train` (required)")
     evaluate.add_argument("--checkpoint", type=Path, default=None, help="trained model (default: <out>/model.pt)")
     evaluate.add_argument("--output", type=Path, default=None, help="results file (default: <out>/results.json)")
     evaluate.add_argument("--label", default=None,
                           help="free text stored in the results, e.g. what run this is (default: none)")
     evaluate.set_defaults(handler=evaluate_command._evaluate)
+    results = _command(commands, "results", "Print your runs beside the poster's numbers.",
+                       "Reads every results.json under RUNS and prints, per dataset, your metrics, the poster's "
+                       "number for the same interventions, PCMCi's and its peers' figures as in the poster, and "
+                       "the ceiling an all-classes mAP cannot exceed on your test split.")
+    results.add_argument("runs", type=Path, help="folder holding the run folders, searched recursively (required)")
+    results.add_argument("--format", choices=("text", "csv"), default="text",
+                         help="output: %(choices)s (default: text)")
+    results.add_argument("--include-checks", dest="include_checks", action="store_true",
+                         help="also list runs labelled 'pipeline check' (default: left out)")
+    results.set_defaults(handler=results_command._results)
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error (default: one line)")
     for command in commands.choices.values():  # also accepted after the command's name
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,

@@ -85,7 +85,8 @@ def extractor_provenance(record: dict | None) -> dict | None:
             "extracted_with": record.get("code_version"),
             **{name: settings.get(name) for name in FEATURE_DEFINING},
             # what made the frames and the label texts (they differ for imported published features)
-            "frames": record.get("frames"), "texts": record.get("texts")}
+            "frames": record.get("frames"), "texts": record.get("texts"),
+            "normalization": record.get("normalization")}
 
 
 def _weights_sha256(pretrained: str | None) -> str | None:

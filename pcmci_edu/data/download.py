@@ -202,18 +202,22 @@ DATASETS: dict[str, DatasetSources] = {
             Source(
                 name="univtg-clip-features",
                 component="features",
-                description=("CLIP ViT-B/16 clip features (one 512-d vector per 2 s) that UniVTG publishes "
-                             "for COIN's videos; imported with `extract --from-features DIR --layout hero-clip` "
+                description=("CLIP ViT-B/32 frame features (one 512-d float16 vector per frame sampled every "
+                             "2 s) that UniVTG publishes for COIN's videos; imported with `extract --from-features DIR --layout hero-clip` "
                              "instead of decoding the videos"),
                 size="556 MB",
                 manual=(
                     "UniVTG (Lin et al., ICCV 2023) publishes them on Google Drive: "
                     "https://github.com/showlab/UniVTG/blob/main/install.md, row COIN, column "
-                    "'Video (CLIP B/16)' (https://drive.google.com/file/d/1csHu8D7V8NpLChA5Z-3cVmXwnyGApfnW/view). "
+                    "'Video (CLIP B/32)' (https://drive.google.com/file/d/1csHu8D7V8NpLChA5Z-3cVmXwnyGApfnW/view). "
                     "Download the .tar by hand, unpack it (tar -xvf NAME.tar) and move the folder vid_clip/ "
                     "to {root}/coin/univtg/vid_clip/, then\n"
                     "    pcmci-edu extract coin --root {root} --from-features {root}/coin/univtg "
-                    "--layout hero-clip"
+                    "--layout hero-clip\n"
+                    "(the label texts then come from ViT-B-32-quickgelu with OpenAI weights, the tower of the "
+                    "frames: open_clip downloads them, or pass a local file with --pretrained FILE). UniVTG's "
+                    "'Video (Slowfast R50)' column (folder vid_slowfast/) imports the same way with "
+                    "--layout hero-slowfast"
                 ),
             ),
         ),
@@ -252,19 +256,23 @@ DATASETS: dict[str, DatasetSources] = {
             Source(
                 name="univtg-clip-features",
                 component="features",
-                description=("CLIP ViT-B/16 clip features (one 512-d vector per 2 s) that UniVTG publishes "
-                             "for Charades-STA's videos (perhaps not all of Charades': the import reports the "
+                description=("CLIP ViT-B/32 frame features (one 512-d float16 vector per frame sampled every "
+                             "2 s) that UniVTG publishes for Charades-STA's videos (perhaps not all of Charades': the import reports the "
                              "coverage); imported with `extract --from-features DIR --layout hero-clip` instead "
                              "of decoding the videos"),
                 size="305 MB",
                 manual=(
                     "UniVTG (Lin et al., ICCV 2023) publishes them on Google Drive: "
                     "https://github.com/showlab/UniVTG/blob/main/install.md, row Charades-STA, column "
-                    "'Video (CLIP B/16)' (https://drive.google.com/file/d/1JQGEz6jiizAccylBDZoMQQHMDwcQ7Nkv/view). "
+                    "'Video (CLIP B/32)' (https://drive.google.com/file/d/1JQGEz6jiizAccylBDZoMQQHMDwcQ7Nkv/view). "
                     "Download the .tar by hand, unpack it (tar -xvf NAME.tar) and move the folder vid_clip/ "
                     "to {root}/charades/univtg/vid_clip/, then\n"
                     "    pcmci-edu extract charades --root {root} --from-features {root}/charades/univtg "
-                    "--layout hero-clip"
+                    "--layout hero-clip\n"
+                    "(the label texts then come from ViT-B-32-quickgelu with OpenAI weights, the tower of the "
+                    "frames: open_clip downloads them, or pass a local file with --pretrained FILE). UniVTG's "
+                    "'Video (Slowfast R50)' column (folder vid_slowfast/) imports the same way with "
+                    "--layout hero-slowfast"
                 ),
             ),
         ),

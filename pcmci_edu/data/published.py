@@ -9,15 +9,37 @@ width, its rate (feature vectors per second of video), and whether its frames li
 text tower's embedding space (``text_models``). Registered layouts (:data:`LAYOUTS`):
 
 ``hero-clip``
-    CLIP ViT-B/16 image features (OpenAI weights, 512-d, one vector per 2-second clip), as
-    UniVTG (Lin et al., ICCV 2023) publishes them for COIN and for Charades-STA's Charades
-    videos, made with HERO_Video_Feature_Extractor: ``vid_clip/<video id>.npz``, key
-    ``features``, shape ``[T, 512]``. ``DIR`` is the folder holding ``vid_clip/``.
+    CLIP ViT-B/32 image features (OpenAI weights, 512-d), as UniVTG (Lin et al., ICCV 2023)
+    publishes them for COIN and for Charades-STA's Charades videos, made with
+    HERO_Video_Feature_Extractor: ``vid_clip/<video id>.npz``, key ``features``, shape
+    ``[T, 512]``, float16 as HERO writes them by default. Each vector is the image embedding of
+    **one frame sampled every 2 seconds**, not an aggregate of a 2-second clip. UniVTG's notes
+    say "CLIP B/32" (its model notes: "Slowfast R50 + CLIP-B/32"; HERO's CLIP extractor accepts
+    only ViT-B/32 or RN50x4), so the label texts come from ``ViT-B-32-quickgelu`` with OpenAI
+    weights (``ViT-B-32`` with the ``openai`` tag builds the same tower). ``DIR`` is the folder
+    holding ``vid_clip/``.
+``hero-slowfast``
+    SlowFast R50 features (Kinetics-pretrained, 2304-d = 2048 slow + 256 fast, one vector per
+    2 seconds of video) that UniVTG publishes beside its CLIP ones: ``vid_slowfast/<video id>.npz``,
+    key ``features``, shape ``[T, 2304]``. Not in a CLIP space: the model adds a frame adapter
+    (``ModelConfig.text_dim``), as for ``mstcn-i3d``.
 ``mstcn-i3d``
     I3D features (2048-d, one per video frame at 15 fps) of the MS-TCN release (Farha and
     Gall, CVPR 2019), which ``pcmci-edu prepare breakfast`` unpacks to
     ``<root>/breakfast/features``: ``<video id>.npy``, shape ``(2048, T)``. The label texts'
     CLIP space differs from I3D's, so the model adds a frame adapter (``ModelConfig.text_dim``).
+
+**Which text tower**: a layout in a CLIP space names the open_clip models (``text_models``) and
+weights (``text_pretrained``) that made its frames; the importer refuses another text tower or
+other weights (two 512-d towers pass any width check and still live in different spaces) unless
+``--allow-other-text-tower`` is given, which ``extraction.json`` then records. Random weights
+(``--pretrained none``) are let through with a note: a pipeline check, never a result.
+
+**Scale**: the importer L2-normalises every vector of a layout with ``normalize = true`` (the
+default; ``hero-clip`` and ``hero-slowfast``), as ``extract`` normalises the CLIP embeddings it
+computes and UniVTG normalises its features on load, so both paths store vectors of one scale;
+``mstcn-i3d`` keeps MS-TCN's raw I3D vectors (MS-TCN uses them raw, and the Breakfast reader reads
+that folder in place). ``extraction.json`` records which (``normalization``).
 
 A layout of your own is a few lines (a TOML file passed as ``--layout my_layout.toml``, or
 :func:`register_layout` in Python)::
@@ -28,6 +50,7 @@ A layout of your own is a few lines (a TOML file passed as ``--layout my_layout.
     feature_dim = 768
     rate_hz = 1.0
     text_models = ["ViT-L-14", "ViT-L-14-quickgelu"]
+    text_pretrained = "openai"
 
 **Resampling** (ours; the same rule as ``extract``'s frame sampling): a video's ``T``
 published vectors are split into ``N`` equal segments (``N`` = the store's frame count,
@@ -46,6 +69,8 @@ evaluation refuse a split whose coverage is below ``[dataset] min_coverage``
 'DIR/vid_clip/AO8RW.npz'
 >>> LAYOUTS["mstcn-i3d"].rate_hz
 15.0
+>>> LAYOUTS["hero-clip"].text_models[0]
+'ViT-B-32-quickgelu'
 """
 
 from __future__ import annotations
@@ -95,9 +120,14 @@ class FeatureLayout:
     """open_clip models whose text tower shares the frames' embedding space; the label texts must
     come from one of them, at the same width. Empty: frames and texts live in different spaces
     (the model adds a frame adapter)."""
+    text_pretrained: str = ""
+    """The open_clip weights tag of the model that made the frames (``"openai"``); empty: not stated."""
     frame_model: str = ""
     source: str = ""
     datasets: tuple[str, ...] = ()
+    normalize: bool = True
+    """Whether the importer L2-normalises each vector (as ``extract`` does CLIP embeddings); False keeps
+    them as published (MS-TCN's I3D vectors, which MS-TCN and the Breakfast reader use raw)."""
 
     def __post_init__(self) -> None:
         if "{video_id}" not in self.file:
@@ -139,12 +169,24 @@ def register_layout(layout: FeatureLayout) -> FeatureLayout:
     return layout
 
 
+UNIVTG_DOWNLOADS = "https://github.com/showlab/UniVTG/blob/main/install.md"
+
 register_layout(FeatureLayout(
     name="hero-clip", file="vid_clip/{video_id}.npz", key="features", axes="TD", feature_dim=512,
-    rate_hz=0.5, text_models=("ViT-B-16", "ViT-B-16-quickgelu"),
-    frame_model="CLIP ViT-B/16 image tower, OpenAI weights (HERO_Video_Feature_Extractor, 2-second clips)",
-    source="UniVTG (Lin et al., ICCV 2023) feature downloads: 'Video (CLIP B/16)' of COIN (556 MB) and "
-           "Charades-STA (305 MB), https://github.com/showlab/UniVTG/blob/main/install.md",
+    rate_hz=0.5, text_models=("ViT-B-32-quickgelu", "ViT-B-32"), text_pretrained="openai",
+    frame_model="CLIP ViT-B/32 image tower, OpenAI weights (HERO_Video_Feature_Extractor: one frame "
+                "sampled every 2 s, float16)",
+    source="UniVTG (Lin et al., ICCV 2023) feature downloads: 'Video (CLIP B/32)' of COIN (556 MB) and "
+           f"Charades-STA (305 MB), {UNIVTG_DOWNLOADS}",
+    datasets=("coin", "charades"),
+))
+register_layout(FeatureLayout(
+    name="hero-slowfast", file="vid_slowfast/{video_id}.npz", key="features", axes="TD", feature_dim=2304,
+    rate_hz=0.5,
+    frame_model="SlowFast R50 (Kinetics-pretrained; 2048 slow + 256 fast channels), one vector per 2 s "
+                "(HERO_Video_Feature_Extractor)",
+    source="UniVTG (Lin et al., ICCV 2023) feature downloads: 'Video (Slowfast R50)' of COIN (2.3 GB) and "
+           f"Charades-STA (1.3 GB), {UNIVTG_DOWNLOADS}",
     datasets=("coin", "charades"),
 ))
 register_layout(FeatureLayout(
@@ -152,11 +194,17 @@ register_layout(FeatureLayout(
     frame_model="I3D (Kinetics-pretrained, RGB + optical flow), one vector per frame of the 15-fps video",
     source="MS-TCN release (Farha and Gall, CVPR 2019), data.zip: breakfast/features/ "
            "(https://zenodo.org/records/3625992; `pcmci-edu prepare breakfast`)",
-    datasets=("breakfast",),
+    datasets=("breakfast",), normalize=False,
 ))
 
 DEFAULT_LAYOUT = {"breakfast": "mstcn-i3d", "coin": "hero-clip", "charades": "hero-clip"}
 """The layout ``--from-features`` assumes for each dataset when ``--layout`` is not given."""
+
+
+LAYOUT_FIELD_TYPES = {"name": str, "file": str, "axes": str, "feature_dim": int, "rate_hz": float, "key": str,
+                      "text_models": "strings", "text_pretrained": str, "frame_model": str, "source": str,
+                      "datasets": "strings", "normalize": bool}
+"""The type each field of a layout file must have (checked before the layout is built)."""
 
 
 def layout_from_file(path: str | os.PathLike) -> FeatureLayout:
@@ -174,9 +222,24 @@ def layout_from_file(path: str | os.PathLike) -> FeatureLayout:
     unknown = sorted(set(values) - known)
     if unknown:
         raise ValueError(f"{path}: unknown layout field(s) {unknown}; expected some of {sorted(known)}")
-    for name in ("text_models", "datasets"):
-        if name in values:
-            values[name] = tuple(values[name])
+    missing = [name for name in ("name", "file", "axes", "feature_dim", "rate_hz") if name not in values]
+    if missing:
+        raise ValueError(f"{path}: missing layout field(s) {missing} (required: name, file, axes, feature_dim, "
+                         "rate_hz)")
+    for name, value in values.items():
+        expected = LAYOUT_FIELD_TYPES[name]
+        if expected == "strings":
+            if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+                raise ValueError(f"{path}: {name} = {value!r}: expected a list of strings, e.g. [\"ViT-B-32\"]")
+            values[name] = tuple(value)
+        elif expected is bool:
+            if not isinstance(value, bool):
+                raise ValueError(f"{path}: {name} = {value!r}: expected true or false")
+        elif expected is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"{path}: {name} = {value!r}: expected a number")
+        elif isinstance(value, bool) or not isinstance(value, expected):
+            raise ValueError(f"{path}: {name} = {value!r}: expected {'an integer' if expected is int else 'a string'}")
     try:
         return FeatureLayout(**values)
     except TypeError as error:
@@ -218,9 +281,9 @@ def read_published(layout: FeatureLayout, directory: str | os.PathLike, video_id
         raise
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError) as error:
         raise FeatureError(f"{path}: not a readable array file ({error}); {expected}") from None
-    if not np.issubdtype(array.dtype, np.number) or array.ndim != 2:
+    if not np.issubdtype(array.dtype, np.floating) or array.ndim != 2:
         raise FeatureError(f"{path}: array of dtype {array.dtype} and shape {array.shape}; "
-                           f"{expected} of numbers with 2 axes ({layout.axes})")
+                           f"{expected} of floating-point numbers (float16/32/64) with 2 axes ({layout.axes})")
     frames = array.T if layout.axes == "DT" else array
     if frames.shape[1] != layout.feature_dim or frames.shape[0] < 1:
         shape = f"[T, {layout.feature_dim}]" if layout.axes == "TD" else f"({layout.feature_dim}, T)"
@@ -233,19 +296,67 @@ def read_published(layout: FeatureLayout, directory: str | os.PathLike, video_id
     return np.asarray(frames, dtype=np.float32)
 
 
-def check_text_width(layout: FeatureLayout, text_width: int, model_name: str, example: Path) -> None:
-    """A shared-space layout needs label texts as wide as its frames, from one of its text models."""
+NORMALIZATION = "L2: every imported vector divided by its Euclidean norm (as extract's CLIP embeddings)"
+"""What the importer does to each published vector; ``extraction.json`` records it."""
+
+
+def l2_normalize(frames: np.ndarray, path: Path) -> np.ndarray:
+    """Each row divided by its norm; a :class:`FeatureError` naming ``path`` for an all-zero row."""
+    norms = np.linalg.norm(frames, axis=1, keepdims=True)
+    if not (norms > 0).all():
+        raise FeatureError(f"{path}: time step {int(np.argwhere(norms[:, 0] == 0)[0][0])} is an all-zero vector; "
+                           "expected a feature vector (it cannot be normalised)")
+    return frames / norms
+
+
+def normalization(layout: FeatureLayout) -> str:
+    """What the importer does to ``layout``'s vectors, as ``extraction.json`` records it."""
+    return NORMALIZATION if layout.normalize else "none: vectors stored as published (the layout's normalize = false)"
+
+
+RANDOM_WEIGHTS = ("none", "random", "")
+
+
+def check_text_tower(layout: FeatureLayout, text_width: int, model_name: str, pretrained: str | None,
+                     example: Path, allow_other: bool = False) -> list[str]:
+    """A shared-space layout needs label texts from the tower that made its frames, at its width.
+
+    Refuses (a :class:`FeatureError` naming ``example``) another model or other weights than the
+    layout declares, unless ``allow_other``; a width that differs is refused always. Returns the
+    notes to print (random weights; a tower accepted by ``allow_other``).
+    """
     if not layout.shares_text_space:
-        return
-    if model_name not in layout.text_models:
-        raise FeatureError(
-            f"{example}: layout {layout.name} holds {layout.frame_model or 'features'} in the text space of "
-            f"{' / '.join(layout.text_models)}; the label texts must come from that text tower, got --model-name "
-            f"{model_name} (OpenAI weights from a local file need the -quickgelu name)")
+        return []
+    notes = []
+    weights = "none" if pretrained is None else str(pretrained)
+    declared = f"{' / '.join(layout.text_models)}" + (f" with {layout.text_pretrained} weights"
+                                                      if layout.text_pretrained else "")
+    if weights.lower() in RANDOM_WEIGHTS:
+        notes.append(f"note: random text weights (--pretrained none) do not share the {layout.name} frames' CLIP "
+                     "space: a pipeline check, never a result")
+        weights_differ = False
+    else:
+        local_file = os.sep in weights or Path(weights).is_file()
+        weights_differ = bool(layout.text_pretrained) and not local_file and weights != layout.text_pretrained
+        if local_file and layout.text_pretrained:
+            notes.append(f"note: the weights file {weights} is taken to hold the {layout.text_pretrained} weights of "
+                         f"{model_name} ({layout.name} needs {declared}); extraction.json records its sha256")
+    if model_name not in layout.text_models or weights_differ:
+        got = f"--model-name {model_name} --pretrained {weights}"
+        if not allow_other:
+            raise FeatureError(
+                f"{example}: layout {layout.name} holds {layout.frame_model or 'features'}, in the space of "
+                f"{declared}; the label texts must come from that text tower, got {got}. Use --model-name "
+                f"{layout.text_models[0]}" + (f" --pretrained {layout.text_pretrained}" if layout.text_pretrained
+                                               else "") + " (or a local file of those weights), or give "
+                "--allow-other-text-tower to import anyway (extraction.json records it)")
+        notes.append(f"note: --allow-other-text-tower: label texts from {got}, frames from {declared}; "
+                     "extraction.json records the mismatch")
     if text_width != layout.feature_dim:
         raise FeatureError(
             f"{example}: frames are {layout.feature_dim}-d but the {model_name} text tower gives {text_width}-d "
             f"label texts; layout {layout.name} needs both in one space of one width")
+    return notes
 
 
 @dataclass
@@ -292,6 +403,8 @@ def import_features(layout: FeatureLayout, directory: str | os.PathLike, store: 
                            f"{layout.name} (expected e.g. {example}); is this the right folder and --layout?")
     for position, video_id in tqdm(todo, desc=f"import {layout.name}", unit="video", disable=not progress):
         frames = read_published(layout, directory, video_id)
+        if layout.normalize:
+            frames = l2_normalize(frames, layout.path(directory, video_id))
         rng = np.random.default_rng([seed, position])
         store.write(video_id, frames[sample_indices(len(frames), num_frames, sampling, rng)])
         report.written.append(video_id)
@@ -343,6 +456,7 @@ def import_record(layout: FeatureLayout, directory: str | os.PathLike, report: I
                        + "); T < num_frames repeats vectors (pcmci_edu.data.features.sample_indices)"),
         "num_frames": num_frames,
         "sampling": sampling,
+        "normalization": normalization(layout),
         "published_vectors_per_video": summary,
         "absent_from_folder": len(report.absent),
     }
