@@ -9,6 +9,7 @@ the settings classes it feeds) before any data is read, and an error names the f
 from __future__ import annotations
 
 import argparse
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -99,10 +100,18 @@ def load_run_config(path: str | Path, overrides: list[str] | None = None) -> dic
             raise ConfigError(f"--set {override} (on {path}): {error}") from None
     if "name" not in config["dataset"]:
         raise ValueError(f"{path}: [dataset] needs a name (breakfast, coin or charades)")
-    if config["dataset"].get("num_frames", 1) < 1:
-        raise ValueError(f"{path}: [dataset] num_frames = {config['dataset']['num_frames']}: expected at least 1")
     _check_ranges(config, path)
     return config
+
+
+DATASET_RANGES: dict[str, tuple[str, Any]] = {
+    "num_frames": ("an integer >= 1", lambda value: value >= 1),
+    "val_fraction": ("a number in [0, 1)", lambda value: 0 <= value < 1),
+    "min_coverage": ("a number in [0, 1]", lambda value: 0 <= value <= 1),
+    "split_seed": ("a seed, an integer >= 0", lambda value: value >= 0),
+    "name": ("one of breakfast, coin, charades", lambda value: value in ("breakfast", "coin", "charades")),
+}
+"""What each checked ``[dataset]`` value must be (its type is checked by :mod:`pcmci_edu.config_check`)."""
 
 
 def _check_ranges(config: dict, path: Path) -> None:
@@ -116,11 +125,18 @@ def _check_ranges(config: dict, path: Path) -> None:
         return ModelConfig(feature_dim=values.get("text_dim") or 512,
                            num_frames=config["dataset"].get("num_frames", 32), **values)
 
+    for name, (expected, holds) in DATASET_RANGES.items():
+        if name in config["dataset"] and not holds(config["dataset"][name]):
+            raise ConfigError(f"{path}: [dataset] {name} = {config['dataset'][name]!r}: expected {expected}")
+    for section in ("train", "model"):
+        if config[section].get("seed", 0) < 0:
+            raise ConfigError(f"{path}: [{section}] seed = {config[section]['seed']}: expected a seed, an integer >= 0")
     for section, fields in (("train", TrainConfig), ("extract", ExtractionConfig), ("model", model)):
         try:
             fields(**config[section])
-        except ValueError as error:
-            raise ConfigError(f"{path}: [{section}] {error}") from None
+        except (ValueError, TypeError) as error:
+            message = re.sub(r"\b(TrainConfig|ExtractionConfig|ModelConfig)\.", "", str(error))
+            raise ConfigError(f"{path}: [{section}] {message}") from None
 
 
 def default_config_path(dataset: str) -> Path:
