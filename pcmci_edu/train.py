@@ -305,7 +305,7 @@ def fit(model: nn.Module, train_set, eval_sets: Mapping[str, Any] | None = None,
                disable=not config.progress or rank != 0, leave=False)
     board = _tensorboard_writer(config.tensorboard_dir) if rank == 0 else None
     step = start_epoch * steps_per_epoch
-    for epoch in range(start_epoch, config.epochs):
+    for epoch in _epochs(start_epoch, config.epochs, bar, board):
         started = time.perf_counter()
         torch.manual_seed(_epoch_seed(config.seed, epoch) + rank)        # dropout noise
         if getattr(train_set, "resamples_frames", False):  # random sampling: other stored frames each epoch
@@ -354,11 +354,19 @@ def fit(model: nn.Module, train_set, eval_sets: Mapping[str, Any] | None = None,
                          if key == "train_loss" or key.endswith("mAP_all_classes")})
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, row)
-    bar.close()
-    if board is not None:
-        board.close()
     model.eval()
     return history
+
+
+def _epochs(start: int, stop: int, bar, board) -> Iterator[int]:
+    """The epochs to run; the progress bar and the TensorBoard writer close when the loop ends, also
+    when an error or Ctrl-C leaves it (so that the bar does not stay on the line of the message)."""
+    try:
+        yield from range(start, stop)
+    finally:
+        bar.close()
+        if board is not None:
+            board.close()
 
 
 def _stop_if_diverged(model: nn.Module, row: Mapping[str, float], config: TrainConfig,

@@ -207,7 +207,7 @@ def tiny_charades(tmp_path):
         "CCCCC,S3,Bedroom,5,6,Yes,script,clothes,desc,c001 1.0 4.0,12\n",
     ]
     (folder / "Charades_v1_train.csv").write_text(HEADER + "".join(rows))
-    (folder / "Charades_v1_test.csv").write_text(HEADER + rows[2])
+    (folder / "Charades_v1_test.csv").write_text(HEADER + rows[2].replace("CCCCC", "DDDDD"))  # no video in both
     return tmp_path
 
 

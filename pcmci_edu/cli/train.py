@@ -231,17 +231,14 @@ def _fit_and_save(config: dict, arguments: argparse.Namespace, out: Path, log: _
     if not _has_tensorboard():
         log.say("TensorBoard scalars are not written: `pip install tensorboard` to get them in "
                 f"{out / 'tensorboard'} (history.csv has the same numbers)")
-    saved = {"epoch": done}
-
     def after_epoch(epoch: int, row: dict) -> None:
-        saved["epoch"] = epoch
         log.write(epoch_line(row, train_config.epochs))
 
     try:
         history = fit(model, train_set, {"val": validation} if validation is not None else {}, train_config,
                       on_epoch_end=after_epoch)
     except KeyboardInterrupt as stopped:
-        raise _stopped_message(stopped, saved["epoch"], train_config.epochs, out) from None
+        raise _stopped_message(stopped, train_config.epochs, out) from None
     except RuntimeError as error:
         failure = _distributed_failure(error)
         if failure is error:
@@ -265,10 +262,17 @@ def _has_tensorboard() -> bool:
     return importlib.util.find_spec("tensorboard") is not None
 
 
-def _stopped_message(stopped: KeyboardInterrupt, saved: int, epochs: int, out: Path) -> RunStopped:
-    """What a stopped run saved and how to continue it."""
+def _stopped_message(stopped: KeyboardInterrupt, epochs: int, out: Path) -> RunStopped:
+    """What a stopped run saved (read from its checkpoint) and how to continue it."""
+    import torch
+
     from pcmci_edu.train import CHECKPOINT_NAME
 
+    checkpoint = out / "checkpoints" / CHECKPOINT_NAME
+    try:
+        saved = int(torch.load(checkpoint, map_location="cpu", weights_only=True)["epoch"]) if checkpoint.exists() else 0
+    except Exception:  # stopped while the first checkpoint was written: it is not there yet
+        saved = 0
     how = "stopped by SIGTERM" if isinstance(stopped, _Terminated) else "interrupted"
     if saved:
         kept = (f"{out / 'checkpoints' / CHECKPOINT_NAME} holds epoch {saved} of {epochs} and {out / HISTORY_FILE} "
