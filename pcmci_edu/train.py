@@ -99,9 +99,10 @@ class TrainConfig:
         for name in ("weight_decay", "grad_clip"):
             if getattr(self, name) is not None and getattr(self, name) < 0:
                 raise ValueError(f"TrainConfig.{name} must be >= 0, got {getattr(self, name)}")
-        if self.lr <= 0 or not 0 <= self.warmup_fraction < 1:
-            raise ValueError(f"TrainConfig needs lr > 0 and 0 <= warmup_fraction < 1, got lr={self.lr}, "
-                             f"warmup_fraction={self.warmup_fraction}")
+        if self.lr <= 0:
+            raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr}")
+        if not 0 <= self.warmup_fraction < 1:
+            raise ValueError(f"TrainConfig.warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
         if self.log_path is not None and Path(self.log_path).suffix not in (".csv", ".json"):
             raise ValueError(f"TrainConfig.log_path={self.log_path!r}: expected a .csv or .json file")
         for name in ("lr", "weight_decay", "warmup_fraction", "grad_clip"):

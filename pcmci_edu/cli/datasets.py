@@ -112,6 +112,9 @@ def training_splits(config: dict, root: str | Path):
     held_out = round(fraction * len(train))
     if held_out == 0:
         return train, None
+    if held_out >= len(train):
+        raise ValueError(f"[dataset] val_fraction = {fraction} holds out {held_out} of the {len(train)} training "
+                         "videos, leaving none to train on: lower it (0 trains on every video)")
     order = np.random.default_rng(int(config["dataset"].get("split_seed", 0))).permutation(len(train))
     validation = train.subset(np.sort(order[:held_out]), split="val")
     if validation.frames is None and validation.frame_loader is not None:

@@ -21,7 +21,8 @@ def error_message(error: BaseException) -> str:
     if isinstance(error, OSError) and error.errno is not None and (error.filename is not None or error.strerror):
         hints = {PermissionError: "choose a writable folder (--root, --out) or fix its permissions",
                  NotADirectoryError: "a file stands where a folder is expected",
-                 IsADirectoryError: "a folder stands where a file is expected"}
+                 IsADirectoryError: "a folder stands where a file is expected",
+                 FileExistsError: "a file stands where a folder is expected"}
         hint = next((text for kind, text in hints.items() if isinstance(error, kind)), None)
         if error.errno in (errno.ENOSPC, errno.EDQUOT):
             hint = "the disk is full: free space or choose a folder on another disk (--root, --out)"
@@ -42,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
         root = getattr(arguments, "root", None)
         if root is not None and Path(root).exists() and not Path(root).is_dir():
             raise NotADirectoryError(f"{root}: --root is not a folder (give the data folder that holds <dataset>/)")
+        if getattr(arguments, "device", None) is not None:
+            from pcmci_edu.cli.config import check_device
+
+            check_device(arguments.device)
         return arguments.handler(arguments)
     except KeyboardInterrupt as stopped:  # Ctrl-C, or SIGTERM during `train` (exit code 143)
         if arguments.debug:

@@ -181,6 +181,8 @@ def _train(arguments: argparse.Namespace) -> int:
 def _train_run(config: dict, arguments: argparse.Namespace, out: Path) -> int:
     """One run into ``out``, holding its folder; the last row of its history is in ``<out>/model.pt``."""
     main = _is_main_process()
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"{out}: --out is a file, not a folder (give the run folder, new or of this run)")
     busy = (f"{out}: another `pcmci-edu train` (process {{holder}}) is writing this run folder; wait for it to "
             "finish, or train into another folder with --out")
     with folder_lock(out, busy) if main else nullcontext():
@@ -210,6 +212,11 @@ def _fit_and_save(config: dict, arguments: argparse.Namespace, out: Path, log: _
 
     name = config["dataset"]["name"]
     train_set, validation = training_splits(config, arguments.root)
+    if getattr(train_set, "action_text_features", None) is None:
+        from pcmci_edu.extract import TEXT_FEATURES_FILE
+
+        raise FileNotFoundError(f"{_store_dir(config, arguments.root) / TEXT_FEATURES_FILE}: no label text features "
+                                f"in the store; run `pcmci-edu extract {name}` (it writes them)")
     model = PCMCi.from_dataset(train_set, **dict(config["model"]))
     train_config = _train_config(config, arguments, out)
     done = _epochs_done(out, train_config, model)

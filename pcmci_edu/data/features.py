@@ -16,6 +16,7 @@ array([ 2.,  6., 10., 14., 18.], dtype=float32)
 from __future__ import annotations
 
 import os
+import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -128,8 +129,10 @@ class FeatureStore:
             raise FeatureError(f"no feature file for video {video_id!r}: {path} does not exist")
         try:
             array = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as error:
-            raise FeatureError(f"{path}: not a readable .npy array ({error})") from error
+        except (ValueError, OSError, EOFError) as error:
+            reason = "it holds pickled objects, not numbers" if "pickle" in str(error) else str(error)
+            raise FeatureError(f"{path}: not a readable .npy array ({reason}); delete it and extract this video "
+                               "again") from error
         array = self._orient(array, path)
         self._check(array, path)
         return np.asarray(array, dtype=np.float32)
@@ -185,8 +188,12 @@ class FeatureStore:
         path = self.root / TEXT_FEATURES_FILE
         if not path.is_file():
             return None
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: np.asarray(data[name], dtype=np.float32) for name in data.files}
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {name: np.asarray(data[name], dtype=np.float32) for name in data.files}
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+            raise FeatureError(f"{path}: not a readable .npz file of label text features ({type(error).__name__}); "
+                               "run `pcmci-edu extract` again to write it") from error
         if "actions" not in arrays:
             raise FeatureError(f"{path}: no array 'actions' (expected 'actions' [K, D] and optionally 'activities')")
         for name, expected in (("actions", num_actions), ("activities", num_activities)):
