@@ -224,3 +224,81 @@ def test_sigterm_says_what_was_saved_and_the_run_resumes_without_stray_files(tin
     log = (run / LOG_FILE).read_text()
     assert "\r" not in log and "stopped: stopped by SIGTERM" in log and "epoch 1/4  train_loss" in log
     assert "epoch 4/4  train_loss" in log and f"resuming from epoch {saved + 1} of 4" in log
+
+
+# ------------------------------------------------------------------ 9: bad inputs, one line each
+
+@pytest.mark.parametrize("setting, expected", [
+    ("train.lr=0", "[train] lr must be > 0, got 0.0"),
+    ("train.lr=nan", "[train] lr must be a finite number"),
+    ("train.warmup_fraction=1", "[train] warmup_fraction must be in [0, 1)"),
+    ("train.seed=-1", "[train] seed = -1: expected a seed"),
+    ("model.layers=-1", "[model] layers = -1: expected an integer >= 0"),
+    ("model.dropout=1.5", "[model] dropout = 1.5: expected a probability in [0, 1)"),
+    ("model.ich_epsilon=0", "[model] ich_epsilon = 0.0: expected a number > 0"),
+    ("dataset.val_fraction=0.99", "[dataset] val_fraction = 0.99 holds out 6 of the 6 training videos"),
+    ("dataset.subset=\"split9\"", "[dataset] subset = 'split9': expected person, split1"),
+    ("dataset.test_split=\"x\"", "[dataset] test_split = 'x': expected train or test"),
+    ("dataset.split_seed=1.5", "[dataset] split_seed: expected an integer, got 1.5"),
+    ("train.extend=true", "[train] extend is set by the command"),
+])
+def test_bad_values_name_the_field_and_what_it_expects(tiny_run, tmp_path, capsys, setting, expected):
+    error = _fails_clearly(["train", *tiny_run, "--out", str(tmp_path / "run"), "--epochs", "1", "--set", setting],
+                           capsys, expected)
+    assert "TrainConfig" not in error and "ModelConfig" not in error
+
+
+def test_bad_files_and_options_are_named_in_one_line(breakfast_with_features, tiny_run, tmp_path, capsys):
+    out = ["--out", str(tmp_path / "run"), "--epochs", "1"]
+    _fails_clearly(["train", *tiny_run, *out, "--device", "gpu"], capsys, "--device gpu: expected cpu, cuda or cuda:N")
+    if not torch.cuda.is_available():
+        _fails_clearly(["train", *tiny_run, *out, "--device", "cuda"], capsys, "--device cuda: no CUDA GPU is visible")
+    store = cli._store_dir(cli.load_run_config("breakfast"), breakfast_with_features)
+    text = store / "text_features.npz"
+    kept = text.read_bytes()
+    text.write_bytes(b"not an npz")
+    _fails_clearly(["train", *tiny_run, *out], capsys, f"{text}: not a readable .npz file of label text features")
+    text.unlink()
+    _fails_clearly(["train", *tiny_run, *out], capsys, f"{text}: no label text features", "pcmci-edu extract breakfast")
+    text.write_bytes(kept)
+    video = sorted(store.glob("*.npy"))[0]
+    video.write_bytes(b"garbage")
+    _fails_clearly(["train", *tiny_run, *out], capsys, f"{video}: not a readable .npy array", "extract this video again")
+    (tmp_path / "file").write_text("a file")
+    _fails_clearly(["train", *tiny_run, "--out", str(tmp_path / "file")], capsys, "--out is a file, not a folder")
+
+
+def test_a_full_disk_names_the_file_being_written(tiny_run, tmp_path, capsys, monkeypatch):
+    import errno
+
+    from pcmci_edu import files
+
+    def full(*arguments):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(files.os, "replace", full)
+    _fails_clearly(["train", *tiny_run, "--out", str(tmp_path / "run"), "--epochs", "1"], capsys,
+                   f"{tmp_path / 'run' / 'checkpoints' / CHECKPOINT_NAME}: No space left on device",
+                   "the disk is full")
+    assert not [path for path in (tmp_path / "run").rglob("*") if path.name.endswith(".tmp")]
+
+
+def test_a_failing_torchrun_rank_is_named(breakfast_with_features, tiny_run, tmp_path):
+    import shutil
+
+    torchrun = Path(sys.executable).parent / "torchrun"
+    if shutil.which("torchrun", path=str(torchrun.parent)) is None:
+        pytest.skip("torchrun is not installed beside this Python")
+    wrapper = tmp_path / "rank_one_fails.py"  # rank 1 finds a broken feature file; rank 0 does not
+    wrapper.write_text("import os, sys\nfrom pcmci_edu import cli\nfrom pcmci_edu.data import features\n"
+                       "if os.environ['RANK'] == '1':\n"
+                       "    def broken(self, video_id):\n"
+                       "        raise features.FeatureError(f'{self.path(video_id)}: broken on rank 1')\n"
+                       "    features.FeatureStore.read_all_frames = broken\n"
+                       "sys.exit(cli.main(sys.argv[1:]))\n")
+    done = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node=2", str(wrapper), "train", *tiny_run,
+                           "--out", str(tmp_path / "run"), "--epochs", "1"], capture_output=True, text=True,
+                          timeout=300, env={**__import__("os").environ, "PYTHONPATH": str(Path(cli.__file__).parents[2])})
+    assert done.returncode != 0
+    assert "error (torchrun rank 1 of 2): " in done.stderr and "broken on rank 1" in done.stderr, done.stderr[-3000:]
+    assert not (tmp_path / "run" / "model.pt").exists()
