@@ -201,6 +201,7 @@ def test_several_seeds_are_trained_and_summarised(tiny_run, tmp_path, capsys):
 
 # ------------------------------------------------------------------ 8: resume, SIGTERM, temporaries, the run's log
 
+@pytest.mark.slow
 def test_sigterm_says_what_was_saved_and_the_run_resumes_without_stray_files(tiny_run, tmp_path):
     run = tmp_path / "run"
     command = [sys.executable, "-m", "pcmci_edu.cli", "train", *tiny_run, "--out", str(run), "--epochs", "4"]
@@ -283,6 +284,7 @@ def test_a_full_disk_names_the_file_being_written(tiny_run, tmp_path, capsys, mo
     assert not [path for path in (tmp_path / "run").rglob("*") if path.name.endswith(".tmp")]
 
 
+@pytest.mark.slow
 def test_a_failing_torchrun_rank_is_named(breakfast_with_features, tiny_run, tmp_path):
     import shutil
 
@@ -302,3 +304,11 @@ def test_a_failing_torchrun_rank_is_named(breakfast_with_features, tiny_run, tmp
     assert done.returncode != 0
     assert "error (torchrun rank 1 of 2): " in done.stderr and "broken on rank 1" in done.stderr, done.stderr[-3000:]
     assert not (tmp_path / "run" / "model.pt").exists()
+
+
+def test_tensorboard_is_optional_and_the_readme_and_the_run_say_how_to_get_it(tiny_run, tmp_path, capsys, monkeypatch):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert "`pip install tensorboard`, then `tensorboard --logdir runs`" in readme
+    monkeypatch.setattr("pcmci_edu.cli.train._has_tensorboard", lambda: False)
+    assert cli.main(["train", *tiny_run, "--out", str(tmp_path / "run"), "--epochs", "1"]) == 0
+    assert "TensorBoard scalars are not written: `pip install tensorboard`" in capsys.readouterr().out

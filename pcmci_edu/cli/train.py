@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import signal
 import threading
 from contextlib import contextmanager, nullcontext
@@ -63,8 +64,11 @@ class _Terminated(KeyboardInterrupt):
 @contextmanager
 def _sigterm_raises():
     """Turn SIGTERM into :class:`_Terminated` for the block, so that a terminated run removes its
-    temporaries and says what it saved (the main thread only: signals are delivered there)."""
-    if threading.current_thread() is not threading.main_thread():
+    temporaries and says what it saved (the main thread only: signals are delivered there). Not
+    under ``torchrun``: a process waiting in a collective for a peer that stopped runs no Python
+    until it returns, so it keeps SIGTERM's default (end now) for torchrun to stop it; the next
+    run removes what it left."""
+    if threading.current_thread() is not threading.main_thread() or int(os.environ.get("WORLD_SIZE", "1")) > 1:
         yield
         return
 
@@ -246,6 +250,10 @@ def _fit_and_save(config: dict, arguments: argparse.Namespace, out: Path, log: _
                       on_epoch_end=after_epoch)
     except KeyboardInterrupt as stopped:
         raise _stopped_message(stopped, train_config.epochs, out) from None
+    except torch.OutOfMemoryError as error:
+        raise RuntimeError(f"{train_config.device or 'the device'} ran out of memory in training ({str(error).split('.')[0]}): "
+                           f"lower train.batch_size (now {train_config.batch_size}) or train.eval_batch_size (now "
+                           f"{train_config.eval_batch_size}); the same command resumes from the last checkpoint") from error
     except RuntimeError as error:
         failure = _distributed_failure(error)
         if failure is error:
