@@ -74,12 +74,19 @@ def atomic_json(path: str | os.PathLike, payload: Any) -> None:
     atomic_write_text(path, json.dumps(payload, indent=2, allow_nan=False) + "\n")
 
 
-def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
-    """Delete the temporaries that :func:`atomic_write` left in ``folder`` (and its sub-folders) when
-    its process was killed before it could clean up; call it only while holding the folder's
-    :func:`folder_lock`, so that no live writer owns them. Returns the files deleted."""
+def remove_stale_temporaries(folder: str | os.PathLike, names: list[str]) -> list[Path]:
+    """Delete the temporaries that :func:`atomic_write` left beside ``folder/<name>`` for each of
+    ``names`` when its process was killed before it could clean up. Call it only while holding
+    the folder's :func:`folder_lock`, so that no live writer owns them. Returns the files deleted.
+
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / ".model.pt.x1y2.tmp").write_bytes(b"half")
+    >>> [path.name for path in remove_stale_temporaries(folder, ["model.pt"])]
+    ['.model.pt.x1y2.tmp']
+    """
     folder = Path(folder)
-    stale = [path for path in folder.rglob(f".*{TEMPORARY_SUFFIX}") if path.is_file()] if folder.is_dir() else []
+    stale = [path for name in names for path in folder.glob(f".{name}.*{TEMPORARY_SUFFIX}") if path.is_file()]
     for path in stale:
         path.unlink(missing_ok=True)
     return stale

@@ -191,8 +191,11 @@ def _train_run(config: dict, arguments: argparse.Namespace, out: Path) -> int:
             "finish, or train into another folder with --out")
     with folder_lock(out, busy) if main else nullcontext():
         out.mkdir(parents=True, exist_ok=True)
-        if main:
-            remove_stale_temporaries(out)  # left by a killed run: no other writer holds the folder now
+        if main:  # what a killed run left half-written: no other writer holds the folder now
+            from pcmci_edu.train import CHECKPOINT_NAME
+
+            remove_stale_temporaries(out, [MODEL_FILE, HISTORY_FILE])
+            remove_stale_temporaries(out / "checkpoints", [CHECKPOINT_NAME])
         log = _RunLog(out / LOG_FILE if main else None)
         try:
             with _sigterm_raises():
