@@ -240,11 +240,14 @@ def _fit_and_save(config: dict, arguments: argparse.Namespace, out: Path, log: _
     if done and train_config.extend:
         log.say(f"extending: resuming from epoch {done + 1} ({done} done, {checkpoint}); the learning-rate "
                 f"schedule is stretched to {train_config.epochs} epochs")
+    elif done >= train_config.epochs:
+        log.say(f"all {done} epochs are done ({checkpoint}); writing {out / MODEL_FILE} from it")
     elif done:
         log.say(f"resuming from epoch {done + 1} of {train_config.epochs} ({done} done, {checkpoint})")
     if not _has_tensorboard():
         log.say("TensorBoard scalars are not written: `pip install tensorboard` to get them in "
                 f"{out / 'tensorboard'} (history.csv has the same numbers)")
+
     def after_epoch(epoch: int, row: dict) -> None:
         log.write(epoch_line(row, train_config.epochs))
 
@@ -254,9 +257,10 @@ def _fit_and_save(config: dict, arguments: argparse.Namespace, out: Path, log: _
     except KeyboardInterrupt as stopped:
         raise _stopped_message(stopped, train_config.epochs, out) from None
     except torch.OutOfMemoryError as error:
-        raise RuntimeError(f"{train_config.device or 'the device'} ran out of memory in training ({str(error).split('.')[0]}): "
-                           f"lower train.batch_size (now {train_config.batch_size}) or train.eval_batch_size (now "
-                           f"{train_config.eval_batch_size}); the same command resumes from the last checkpoint") from error
+        raise RuntimeError(f"{train_config.device or 'the GPU'} ran out of memory in training "
+                           f"({str(error).split('.')[0]}): lower train.batch_size (now {train_config.batch_size}) "
+                           f"or train.eval_batch_size (now {train_config.eval_batch_size}); the same command "
+                           "resumes from the last checkpoint") from error
     except RuntimeError as error:
         failure = _distributed_failure(error)
         if failure is error:
