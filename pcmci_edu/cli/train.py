@@ -248,14 +248,20 @@ def _fit_and_save(config: dict, arguments: argparse.Namespace, out: Path, log: _
         log.say("TensorBoard scalars are not written: `pip install tensorboard` to get them in "
                 f"{out / 'tensorboard'} (history.csv has the same numbers)")
 
+    logged = {"epochs": done}
+
     def after_epoch(epoch: int, row: dict) -> None:
         log.write(epoch_line(row, train_config.epochs))
+        logged["epochs"] = epoch
 
     try:
         history = fit(model, train_set, {"val": validation} if validation is not None else {}, train_config,
                       on_epoch_end=after_epoch)
     except KeyboardInterrupt as stopped:
-        raise _stopped_message(stopped, train_config.epochs, out) from None
+        saved = _saved_history(checkpoint)
+        for row in saved[logged["epochs"]:]:  # saved, but stopped before its line reached the log
+            log.write(epoch_line(row, train_config.epochs))
+        raise _stopped_message(stopped, len(saved), train_config.epochs, out) from None
     except torch.OutOfMemoryError as error:
         raise RuntimeError(f"{train_config.device or 'the GPU'} ran out of memory in training "
                            f"({str(error).split('.')[0]}): lower train.batch_size (now {train_config.batch_size}) "
@@ -284,17 +290,20 @@ def _has_tensorboard() -> bool:
     return importlib.util.find_spec("tensorboard") is not None
 
 
-def _stopped_message(stopped: KeyboardInterrupt, epochs: int, out: Path) -> RunStopped:
-    """What a stopped run saved (read from its checkpoint) and how to continue it."""
+def _saved_history(checkpoint: Path) -> list[dict]:
+    """The history rows a checkpoint holds, one per epoch saved (none when there is no checkpoint)."""
     import torch
 
+    try:
+        return list(torch.load(checkpoint, map_location="cpu", weights_only=True)["history"])
+    except Exception:  # no checkpoint yet (stopped in the first epoch)
+        return []
+
+
+def _stopped_message(stopped: KeyboardInterrupt, saved: int, epochs: int, out: Path) -> RunStopped:
+    """What a stopped run saved and how to continue it."""
     from pcmci_edu.train import CHECKPOINT_NAME
 
-    checkpoint = out / "checkpoints" / CHECKPOINT_NAME
-    try:
-        saved = int(torch.load(checkpoint, map_location="cpu", weights_only=True)["epoch"]) if checkpoint.exists() else 0
-    except Exception:  # stopped while the first checkpoint was written: it is not there yet
-        saved = 0
     how = "stopped by SIGTERM" if isinstance(stopped, _Terminated) else "interrupted"
     if saved:
         kept = (f"{out / 'checkpoints' / CHECKPOINT_NAME} holds epoch {saved} of {epochs} and {out / HISTORY_FILE} "
