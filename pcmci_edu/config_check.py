@@ -25,13 +25,13 @@ from typing import Any
 
 DATASET_FIELDS: dict[str, Any] = {
     "name": str, "subset": str, "features": str, "num_frames": int, "train_split": str, "test_split": str,
-    "val_fraction": float, "min_coverage": float,
+    "val_fraction": float, "min_coverage": float, "split_seed": int,
 }
 """The keys of ``[dataset]`` that the commands read (``pcmci_edu.cli``), with their types."""
 
 SET_BY_THE_COMMAND: dict[str, tuple[str, ...]] = {
     "model": ("feature_dim", "num_frames"),  # from the feature store and [dataset] num_frames
-    "train": ("device", "checkpoint_dir", "log_path", "log_epochs", "tensorboard_dir"),  # --device, --out
+    "train": ("device", "checkpoint_dir", "log_path", "log_epochs", "tensorboard_dir", "extend"),  # options
 }
 
 

@@ -45,6 +45,11 @@ from pcmci_edu.system import default_device
 CHECKPOINT_NAME = "last.pt"
 
 
+class TrainingDiverged(RuntimeError):
+    """The training loss or the weights stopped being finite numbers; the checkpoint of the last
+    finite epoch is kept."""
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """How to train.
@@ -58,10 +63,17 @@ class TrainConfig:
     stays in the log, unlike the progress bar. ``tensorboard_dir``: also write the history as
     TensorBoard scalars there, when the ``tensorboard`` package is installed. ``compile``: run the
     training step's forward and loss through :func:`torch.compile` (``mode="reduce-overhead"``
-    on CUDA); where it cannot compile, training goes on eagerly with a warning.
+    on CUDA); where it cannot compile, training goes on eagerly with a warning. ``grad_clip``: the
+    largest gradient norm; ``0`` or ``None`` disables clipping (a norm of 0 would zero every
+    gradient and stop learning), so ``grad_clip = 0`` in a configuration file means no clipping.
+    ``extend``: with ``resume``, continue a checkpoint written for fewer ``epochs`` (a finished
+    run trained further); the learning-rate schedule is stretched to the new number of epochs
+    from the step reached, so the result differs from a run planned that long from the start.
 
     >>> TrainConfig(epochs=3).warmup_fraction
     0.1
+    >>> TrainConfig(grad_clip=0).grad_clip is None
+    True
     """
 
     epochs: int = 20
@@ -82,6 +94,7 @@ class TrainConfig:
     log_epochs: bool = False
     tensorboard_dir: str | None = None
     compile: bool = False
+    extend: bool = False
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_every", "eval_batch_size"):
@@ -90,11 +103,17 @@ class TrainConfig:
         for name in ("weight_decay", "grad_clip"):
             if getattr(self, name) is not None and getattr(self, name) < 0:
                 raise ValueError(f"TrainConfig.{name} must be >= 0, got {getattr(self, name)}")
-        if self.lr <= 0 or not 0 <= self.warmup_fraction < 1:
-            raise ValueError(f"TrainConfig needs lr > 0 and 0 <= warmup_fraction < 1, got lr={self.lr}, "
-                             f"warmup_fraction={self.warmup_fraction}")
+        if self.lr <= 0:
+            raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr}")
+        if not 0 <= self.warmup_fraction < 1:
+            raise ValueError(f"TrainConfig.warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
         if self.log_path is not None and Path(self.log_path).suffix not in (".csv", ".json"):
             raise ValueError(f"TrainConfig.log_path={self.log_path!r}: expected a .csv or .json file")
+        for name in ("lr", "weight_decay", "warmup_fraction", "grad_clip"):
+            if getattr(self, name) is not None and not math.isfinite(getattr(self, name)):
+                raise ValueError(f"TrainConfig.{name} must be a finite number, got {getattr(self, name)}")
+        if self.grad_clip == 0:
+            object.__setattr__(self, "grad_clip", None)  # no clipping (a zero norm would stop learning)
 
     def schedule_fields(self) -> dict[str, Any]:
         """The fields a resumed run must share with the interrupted one."""
@@ -357,7 +376,7 @@ def fit(model: nn.Module, train_set, eval_sets: Mapping[str, Any] | None = None,
                disable=not config.progress or rank != 0, leave=False)
     board = _tensorboard_writer(config.tensorboard_dir) if rank == 0 else None
     step = start_epoch * steps_per_epoch
-    for epoch in range(start_epoch, config.epochs):
+    for epoch in _epochs(start_epoch, config.epochs, bar, board):
         started = time.perf_counter()
         torch.manual_seed(_epoch_seed(config.seed, epoch) + rank)        # dropout noise
         if getattr(train_set, "resamples_frames", False):  # random sampling: other stored frames each epoch
@@ -373,6 +392,7 @@ def fit(model: nn.Module, train_set, eval_sets: Mapping[str, Any] | None = None,
         row: dict[str, float] = {"epoch": epoch + 1, "step": step, "lr": scheduler.get_last_lr()[0],
                                  "train_loss": _mean_over_processes(torch.stack(losses).float().mean(), world),
                                  "seconds": time.perf_counter() - started}
+        _stop_if_diverged(model, row, config, checkpoint_path, epoch)
         if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
             for name, split in eval_sets.items():
                 for metric, value in evaluate(model, split, config.eval_batch_size).items():
@@ -396,11 +416,40 @@ def fit(model: nn.Module, train_set, eval_sets: Mapping[str, Any] | None = None,
                          if key == "train_loss" or key.endswith("mAP_all_classes")})
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, row)
-    bar.close()
-    if board is not None:
-        board.close()
     model.eval()
     return history
+
+
+def _epochs(start: int, stop: int, bar, board) -> Iterator[int]:
+    """The epochs to run; the progress bar and the TensorBoard writer close when the loop ends, also
+    when an error or Ctrl-C leaves it (so that the bar does not stay on the line of the message)."""
+    try:
+        yield from range(start, stop)
+    finally:
+        bar.close()
+        if board is not None:
+            board.close()
+
+
+def _stop_if_diverged(model: nn.Module, row: Mapping[str, float], config: TrainConfig,
+                      checkpoint_path: Path | None, epoch: int) -> None:
+    """Raise :class:`TrainingDiverged` when the epoch's mean loss or any weight is not finite.
+
+    Checked once per epoch, after its last step and before its evaluation and checkpoint (one
+    host synchronisation; a NaN from any step carries into the mean and into the weights), so
+    the checkpoint on disk stays that of the last finite epoch."""
+    finite_weights = bool(torch.stack([parameter.detach().isfinite().all() for parameter in model.parameters()]).all())
+    if math.isfinite(row["train_loss"]) and finite_weights:
+        return
+    what = "the training loss" if not math.isfinite(row["train_loss"]) else "the weights"
+    if checkpoint_path is not None and checkpoint_path.exists() and epoch > 0:
+        kept = f"the checkpoint of epoch {epoch} is kept in {checkpoint_path}"
+    else:
+        kept = "no epoch finished with finite values, so no checkpoint was written"
+    raise TrainingDiverged(f"training diverged in epoch {epoch + 1} of {config.epochs}: {what} became NaN or "
+                           f"infinite (train_loss {row['train_loss']}, lr {config.lr}, grad_clip {config.grad_clip}); "
+                           f"{kept}. Lower the learning rate (train.lr) or clip gradients (train.grad_clip), then "
+                           "train into another run folder")
 
 
 def epoch_line(row: Mapping[str, float], epochs: int) -> str:
@@ -481,10 +530,16 @@ def _load_checkpoint(path: Path, model, optimizer, scheduler, scaler, config: Tr
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
         raise RuntimeError(f"cannot read the checkpoint {path}: {error}") from error
-    saved = {name: state["train_config"][name] for name in config.schedule_fields()}
-    if saved != config.schedule_fields():
+    wanted = config.schedule_fields()
+    saved = {name: state["train_config"].get(name) for name in wanted}
+    if saved["grad_clip"] == 0:  # written before grad_clip=0 meant no clipping
+        saved["grad_clip"] = None
+    if config.extend and saved["epochs"] <= wanted["epochs"]:
+        saved["epochs"] = wanted["epochs"]  # a shorter run, continued to this one's epochs
+    if saved != wanted:
         raise ValueError(f"the checkpoint {path} was written with {saved}; this run asks for "
-                         f"{config.schedule_fields()}: use another checkpoint_dir or resume=False")
+                         f"{wanted}: use another checkpoint_dir, resume=False, or extend=True to train a "
+                         "checkpoint of fewer epochs further")
     if hasattr(model, "config") and state["model_config"] not in (None, model.config.to_dict()):
         raise ValueError(f"the checkpoint {path} holds a model with configuration {state['model_config']}, "
                          f"not {model.config.to_dict()}")

@@ -64,13 +64,13 @@ def test_a_string_or_float_where_an_integer_is_expected_names_the_key(tmp_path, 
 def test_grad_clip_and_weight_decay_are_not_negative(tmp_path, name):
     with pytest.raises(ValueError, match=rf"TrainConfig\.{name} must be >= 0, got -0\.5"):
         TrainConfig(**{name: -0.5})
-    with pytest.raises(ValueError, match=rf"run\.toml: \[train\] TrainConfig\.{name} must be >= 0, got -0\.5"):
+    with pytest.raises(ValueError, match=rf"run\.toml: \[train\] {name} must be >= 0, got -0\.5"):
         cli.load_run_config(_config(tmp_path, f"[train]\n{name} = -0.5\n"))
     assert TrainConfig(**{name: 0.0})
 
 
 def test_model_values_are_checked_when_the_config_is_read(tmp_path):
-    with pytest.raises(ValueError, match=r"run\.toml: \[model\] ModelConfig\.width=33 must be divisible by heads=8"):
+    with pytest.raises(ValueError, match=r"run\.toml: \[model\] width=33 must be divisible by heads=8"):
         cli.load_run_config(_config(tmp_path, "[model]\nwidth = 33\nheads = 8\n"))
     with pytest.raises(ValueError, match=r"\[model\] unknown interventions \['icx'\]"):
         cli.load_run_config(_config(tmp_path, ""), ["model.interventions=['icx']"])

@@ -207,7 +207,7 @@ def tiny_charades(tmp_path):
         "CCCCC,S3,Bedroom,5,6,Yes,script,clothes,desc,c001 1.0 4.0,12\n",
     ]
     (folder / "Charades_v1_train.csv").write_text(HEADER + "".join(rows))
-    (folder / "Charades_v1_test.csv").write_text(HEADER + rows[2])
+    (folder / "Charades_v1_test.csv").write_text(HEADER + rows[2].replace("CCCCC", "DDDDD"))  # no video in both
     return tmp_path
 
 
@@ -285,3 +285,24 @@ def test_coin_segment_must_be_two_finite_numbers(tiny_coin, segment, shown):
     with pytest.raises(AnnotationError, match=rf"COIN\.json, video 'vidD', annotation\[1\], field 'segment': "
                                               rf"expected \[start, end\], two finite numbers of seconds, got {shown}"):
         COIN(tiny_coin, "train")
+
+
+def test_coin_refuses_a_video_listed_twice(tiny_coin):
+    path = tiny_coin / "coin" / "COIN.json"
+    database = json.loads(path.read_text())["database"]
+    entries = [f'"{video}": {json.dumps(entry)}' for video, entry in database.items()]
+    path.write_text('{"database": {' + ", ".join([*entries, entries[0]]) + "}}")  # json.loads would keep one
+    with pytest.raises(AnnotationError, match=r"COIN\.json: key 'vidA' appears twice in one object"):
+        COIN(tiny_coin, "train")
+
+
+def test_breakfast_refuses_a_video_listed_twice_or_in_both_splits(tiny_breakfast):
+    splits = tiny_breakfast / "breakfast" / "splits"
+    (splits / "train.split1.bundle").write_text("#bundle\nP48_webcam01_P48_friedegg.txt\nP48_webcam01_P48_friedegg.txt\n")
+    with pytest.raises(AnnotationError, match=r"train\.split1\.bundle, line 3: video 'P48_webcam01_P48_friedegg' is "
+                                              r"listed twice \(first at .*train\.split1\.bundle, line 2\)"):
+        Breakfast(tiny_breakfast, "train", subset="split1")
+    (splits / "train.split1.bundle").write_text("#bundle\nP48_webcam01_P48_friedegg.txt\nP03_cam01_P03_cereals.txt\n")
+    for split in ("train", "test"):
+        with pytest.raises(AnnotationError, match=r"video 'P03_cam01_P03_cereals' is also in the (test|train) split"):
+            Breakfast(tiny_breakfast, split, subset="split1")

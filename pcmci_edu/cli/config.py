@@ -9,6 +9,8 @@ the settings classes it feeds) before any data is read, and an error names the f
 from __future__ import annotations
 
 import argparse
+import math
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -99,10 +101,33 @@ def load_run_config(path: str | Path, overrides: list[str] | None = None) -> dic
             raise ConfigError(f"--set {override} (on {path}): {error}") from None
     if "name" not in config["dataset"]:
         raise ValueError(f"{path}: [dataset] needs a name (breakfast, coin or charades)")
-    if config["dataset"].get("num_frames", 1) < 1:
-        raise ValueError(f"{path}: [dataset] num_frames = {config['dataset']['num_frames']}: expected at least 1")
     _check_ranges(config, path)
     return config
+
+
+DATASET_RANGES: dict[str, tuple[str, Any]] = {
+    "num_frames": ("an integer >= 1", lambda value: value >= 1),
+    "val_fraction": ("a number in [0, 1)", lambda value: 0 <= value < 1),
+    "min_coverage": ("a number in [0, 1]", lambda value: 0 <= value <= 1),
+    "split_seed": ("a seed, an integer >= 0", lambda value: value >= 0),
+    "name": ("one of breakfast, coin, charades", lambda value: value in ("breakfast", "coin", "charades")),
+    "train_split": ("train or test", lambda value: value in ("train", "test")),
+    "test_split": ("train or test", lambda value: value in ("train", "test")),
+    "subset": ("person, split1, split2, split3 or split4 (Breakfast's splits)",
+               lambda value: value in ("person", "split1", "split2", "split3", "split4")),
+}
+"""What each checked ``[dataset]`` value must be (its type is checked by :mod:`pcmci_edu.config_check`)."""
+
+
+MODEL_RANGES: dict[str, tuple[str, Any]] = {
+    "layers": ("an integer >= 0", lambda value: value >= 0),
+    "dropout": ("a probability in [0, 1)", lambda value: 0 <= value < 1),
+    "ich_epsilon": ("a number > 0", lambda value: 0 < value < math.inf),
+    "logit_scale_init": ("a number > 0", lambda value: 0 < value < math.inf),
+    "fusion_noise_std": ("a number >= 0", lambda value: 0 <= value < math.inf),
+}
+"""``[model]`` ranges that :class:`~pcmci_edu.model.ModelConfig` does not check itself (torch would
+stop later with a message of its own)."""
 
 
 def _check_ranges(config: dict, path: Path) -> None:
@@ -116,11 +141,22 @@ def _check_ranges(config: dict, path: Path) -> None:
         return ModelConfig(feature_dim=values.get("text_dim") or 512,
                            num_frames=config["dataset"].get("num_frames", 32), **values)
 
+    for section, ranges in (("dataset", DATASET_RANGES), ("model", MODEL_RANGES)):
+        for name, (expected, holds) in ranges.items():
+            if name in config[section] and not holds(config[section][name]):
+                raise ConfigError(f"{path}: [{section}] {name} = {config[section][name]!r}: expected {expected}")
+    if "subset" in config["dataset"] and config["dataset"]["name"] != "breakfast":
+        raise ConfigError(f"{path}: [dataset] subset: only Breakfast has subsets (this config is for "
+                          f"{config['dataset']['name']}); remove it")
+    for section in ("train", "model"):
+        if config[section].get("seed", 0) < 0:
+            raise ConfigError(f"{path}: [{section}] seed = {config[section]['seed']}: expected a seed, an integer >= 0")
     for section, fields in (("train", TrainConfig), ("extract", ExtractionConfig), ("model", model)):
         try:
             fields(**config[section])
-        except ValueError as error:
-            raise ConfigError(f"{path}: [{section}] {error}") from None
+        except (ValueError, TypeError) as error:
+            message = re.sub(r"\b(TrainConfig|ExtractionConfig|ModelConfig)\.", "", str(error))
+            raise ConfigError(f"{path}: [{section}] {message}") from None
 
 
 def default_config_path(dataset: str) -> Path:
@@ -133,6 +169,33 @@ def default_config_path(dataset: str) -> Path:
         raise FileNotFoundError(f"no shipped run configuration for {dataset!r}; shipped: "
                                 f"{', '.join(shipped_configs())}")
     return CONFIGS_DIR / f"{dataset}.toml"
+
+
+def check_device(device: str | None) -> None:
+    """Refuse a ``--device`` that torch cannot use here, before any data is read.
+
+    >>> check_device("cpu")
+    >>> check_device("gpu")
+    Traceback (most recent call last):
+    ...
+    ValueError: --device gpu: expected cpu, cuda or cuda:N (N a GPU number)
+    """
+    if device is None or device == "auto":
+        return
+    import torch
+
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"--device {device}: expected cpu, cuda or cuda:N (N a GPU number)") from None
+    if chosen.type not in ("cpu", "cuda"):
+        raise ValueError(f"--device {device}: expected cpu, cuda or cuda:N (N a GPU number)")
+    if chosen.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(f"--device {device}: no CUDA GPU is visible to torch here; use --device cpu")
+        if chosen.index is not None and chosen.index >= count:
+            raise ValueError(f"--device {device}: torch sees {count} GPU(s), numbered 0 to {count - 1}")
 
 
 def _run_config(arguments: argparse.Namespace) -> dict:

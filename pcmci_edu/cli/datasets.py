@@ -151,7 +151,8 @@ def training_splits(config: dict, root: str | Path):
     """``(train, val)``: the training split without its validation part, and that part.
 
     ``[dataset] val_fraction`` of the training videos (default :data:`DEFAULT_VAL_FRACTION`),
-    drawn with ``[train] seed``, form the validation split, read with the test-time (uniform)
+    drawn with ``[dataset] split_seed`` (default 0; not the training seed, so runs of several seeds
+    learn from the same videos), form the validation split, read with the test-time (uniform)
     frame sampling; ``val_fraction = 0`` trains on every training video and gives ``val=None``.
     ``train`` and ``evaluate`` both call this, so the model is rebuilt from the same videos.
     """
@@ -166,7 +167,10 @@ def training_splits(config: dict, root: str | Path):
     held_out = round(fraction * len(train))
     if held_out == 0:
         return train, None
-    order = np.random.default_rng(int(config["train"].get("seed", 0))).permutation(len(train))
+    if held_out >= len(train):
+        raise ValueError(f"[dataset] val_fraction = {fraction} holds out {held_out} of the {len(train)} training "
+                         "videos, leaving none to train on: lower it (0 trains on every video)")
+    order = np.random.default_rng(int(config["dataset"].get("split_seed", 0))).permutation(len(train))
     validation = train.subset(np.sort(order[:held_out]), split="val")
     if validation.frames is None and validation.frame_loader is not None:
         store = FeatureStore(_store_dir(config, root))

@@ -63,6 +63,28 @@ def _add_run_options(parser: argparse.ArgumentParser, dataset_positional: bool, 
                         help="cuda, cuda:1 or cpu (default: CUDA when a GPU is visible, else the CPU)")
 
 
+def _positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    """An argparse type: a seed, an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a seed, an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a seed, an integer >= 0, got {text!r}")
+    return value
+
+
 def _command(commands, name: str, summary: str, details: str = "") -> argparse.ArgumentParser:
     """A sub-command with a one-line summary (in the command list) and a description."""
     description = summary + ("\n\n" + textwrap.fill(details, 88) if details else "")
@@ -145,19 +167,32 @@ def build_parser() -> argparse.ArgumentParser:
     extract.set_defaults(handler=extract_command._extract_holding_the_store)
 
     train = _command(commands, "train", "Train PCMCi from a run configuration (torchrun for several GPUs).",
-                     "Holds out [dataset] val_fraction of the training videos (default 0.1) as a validation "
-                     "split, evaluated every --eval-every epochs. Each epoch prints one line and is appended to "
-                     "<out>/history.csv (training loss, validation metrics; TensorBoard scalars in "
-                     "<out>/tensorboard when tensorboard is installed). Resumes from "
-                     "<out>/checkpoints/last.pt.")
+                     "Holds out [dataset] val_fraction of the training videos (default 0.1, drawn by [dataset] "
+                     "split_seed) as a validation split, evaluated every --eval-every epochs. Each epoch prints one "
+                     "line and is appended to <out>/history.csv (training loss, validation metrics) and to the run's "
+                     "log <out>/train.log; TensorBoard scalars go to <out>/tensorboard when tensorboard is installed "
+                     "(pip install tensorboard). The same command resumes an interrupted run from "
+                     "<out>/checkpoints/last.pt; a run that diverges (NaN loss or weights) stops with an error, "
+                     "keeping the last finite checkpoint. One train at a time per --out.")
     _add_run_options(train, dataset_positional=False)
     train.add_argument("--out", type=Path, required=True,
-                       help="run folder for checkpoints, history.csv and model.pt (required)")
-    train.add_argument("--epochs", type=int, default=None,
+                       help="run folder for checkpoints, history.csv, train.log and model.pt (required)")
+    train.add_argument("--epochs", type=_positive_int, default=None,
                        help="number of epochs (default: the config's train.epochs)")
-    train.add_argument("--eval-every", dest="eval_every", type=int, default=None,
+    train.add_argument("--eval-every", dest="eval_every", type=_positive_int, default=None,
                        help="evaluate the validation split every K epochs and after the last "
                             "(default: the config's train.eval_every, else 1)")
+    train.add_argument("--extend", action="store_true",
+                       help="train a finished (or stopped) run in --out further, to a larger --epochs; its "
+                            "learning-rate schedule is stretched to the new length (default: refuse other epochs)")
+    seeds = train.add_mutually_exclusive_group()
+    seeds.add_argument("--seed", type=_seed, default=None,
+                       help="seed of the model's initialisation and of the training order, dropout and frame draws "
+                            "(sets model.seed and train.seed; the validation videos follow dataset.split_seed) "
+                            "(default: the config's seeds)")
+    seeds.add_argument("--seeds", type=_seed, nargs="+", default=None, metavar="SEED",
+                       help="train one run per seed into <out>/seed_<k> and write the mean and 95%% interval of "
+                            "each final validation metric to <out>/seeds_summary.json (default: one run)")
     train.set_defaults(handler=train_command._train)
 
     evaluate = _command(commands, "evaluate", "Evaluate a trained model on the test split; print and save the results.",

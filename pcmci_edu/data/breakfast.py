@@ -21,6 +21,7 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -35,6 +36,48 @@ PERSON_SPLIT_FILES = {"train": "malmm/train.json", "test": "malmm/val.json"}
 
 class AnnotationError(ValueError):
     """An annotation file is missing, empty or malformed; the message names file and line/field."""
+
+
+def refuse_repeated_videos(listed: list[tuple[str, str]], other_split: list[tuple[str, str]] = (),
+                           other_name: str = "the other split") -> None:
+    """Refuse an annotation list that names a video twice, or that shares a video with the other
+    split (a test video would be trained on, or scored twice). ``listed`` and ``other_split``
+    are ``(video id, where)`` pairs, ``where`` naming the file and line or field.
+
+    >>> refuse_repeated_videos([("a", "train.csv, line 2"), ("b", "train.csv, line 3")])
+    >>> refuse_repeated_videos([("a", "train.csv, line 2"), ("a", "train.csv, line 5")])
+    Traceback (most recent call last):
+    ...
+    pcmci_edu.data.breakfast.AnnotationError: train.csv, line 5: video 'a' is listed twice (first at train.csv, line 2); each video must appear once
+    """
+    first: dict[str, str] = {}
+    for video, where in listed:
+        if video in first:
+            raise AnnotationError(f"{where}: video {video!r} is listed twice (first at {first[video]}); "
+                                  "each video must appear once")
+        first[video] = where
+    for video, where in other_split:
+        if video in first:
+            raise AnnotationError(f"{first[video]}: video {video!r} is also in {other_name} ({where}); a video "
+                                  "must be in one split only, or the test split scores videos the model trained on")
+
+
+def json_refusing_repeated_keys(text: str, path: Path) -> Any:
+    """``json.loads`` that refuses an object naming a key twice (``json`` keeps the last one
+    silently: a video listed twice would vanish into one)."""
+    def pairs(items: list[tuple[str, Any]]) -> dict:
+        seen: dict[str, Any] = {}
+        for key, value in items:
+            if key in seen:
+                raise AnnotationError(f"{path}: key {key!r} appears twice in one object (a video listed twice?); "
+                                      "each video must appear once")
+            seen[key] = value
+        return seen
+
+    try:
+        return json.loads(text, object_pairs_hook=pairs)
+    except json.JSONDecodeError as error:
+        raise AnnotationError(f"{path}, line {error.lineno}: not valid JSON ({error.msg})") from error
 
 
 def find_dataset_folder(root: str | os.PathLike, name: str, marker: str) -> Path:
@@ -135,7 +178,14 @@ class Breakfast(VideoDataset):
         folder = find_dataset_folder(root, "breakfast", "mapping.txt")
         action_names = read_mapping(folder / "mapping.txt")
         index = {name: k for k, name in enumerate(action_names)}
-        videos = self._split_videos(folder, split, subset)
+        listed = self._split_videos(folder, split, subset)
+        other = "test" if split == "train" else "train"
+        try:
+            other_listed = self._split_videos(folder, other, subset)
+        except AnnotationError:  # the other split's file is missing or broken: reading it reports that
+            other_listed = []
+        refuse_repeated_videos(listed, other_listed, f"the {other} split")
+        videos = [video for video, _ in listed]
 
         activity_index = {name: a for a, name in enumerate(BREAKFAST_ACTIVITIES)}
         activities, segments = [], []
@@ -175,15 +225,15 @@ class Breakfast(VideoDataset):
         return VideoDataset(**arguments)
 
     @staticmethod
-    def _split_videos(folder: Path, split: str, subset: str) -> list[str]:
+    def _split_videos(folder: Path, split: str, subset: str) -> list[tuple[str, str]]:
+        """The split's videos, each with where it is listed (file, line or entry)."""
         if subset == "person":
             path = folder / PERSON_SPLIT_FILES[split]
             if not path.is_file():
                 raise AnnotationError(f"{path}: person split file missing (expected the long-term split's JSON)")
-            try:
-                entries = json.loads(path.read_text())
-            except json.JSONDecodeError as error:
-                raise AnnotationError(f"{path}, line {error.lineno}: not valid JSON ({error.msg})") from error
+            entries = json_refusing_repeated_keys(path.read_text(), path)
+            if not isinstance(entries, dict):
+                raise AnnotationError(f"{path}: expected a mapping of video names, got a {type(entries).__name__}")
             if not entries:
                 raise AnnotationError(f"{path}: empty split (expected a mapping of video names)")
             videos = []
@@ -198,7 +248,7 @@ class Breakfast(VideoDataset):
                         f"{path}, video {name!r}, field 'class_label': {label} does not match activity "
                         f"{activity_of(video)!r} in the name"
                     )
-                videos.append(video)
+                videos.append((video, f"{path}, video {name!r}"))
             return videos
         number = subset.removeprefix("split")
         path = folder / "splits" / f"{split}.split{number}.bundle"
@@ -208,10 +258,10 @@ class Breakfast(VideoDataset):
                 f"splits/train.split{number}.bundle and splits/test.split{number}.bundle; put them there)"
             )
         videos = []
-        for line in path.read_text().splitlines():
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
             line = line.strip()
             if line and not line.startswith("#"):
-                videos.append(Path(line).name.removesuffix(".txt"))
+                videos.append((Path(line).name.removesuffix(".txt"), f"{path}, line {number}"))
         if not videos:
             raise AnnotationError(f"{path}: empty split file (expected one video file name per line)")
         return videos

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pcmci_edu.data.breakfast import AnnotationError, find_dataset_folder
+from pcmci_edu.data.breakfast import AnnotationError, find_dataset_folder, refuse_repeated_videos
 from pcmci_edu.data.dataset import VideoDataset
 from pcmci_edu.data.features import FeatureStore, frame_loader
 
@@ -81,17 +81,20 @@ class Charades(VideoDataset):
         class_ids, class_texts = read_charades_classes(folder / CLASSES_FILE)
         class_index = {c: k for k, c in enumerate(class_ids)}
         path = folder / CSV_FILES[split]
-        videos, scenes, objects, segments, lengths = [], [], [], [], []
+        videos, scenes, objects, segments, lengths, listed = [], [], [], [], [], []
         for line, row in _read_csv(path):
             where = f"{path}, line {line}"
             video = (row["id"] or "").strip()
             if not video:
                 raise AnnotationError(f"{where}, field 'id': empty video id")
             videos.append(video)
+            listed.append((video, where))
             scenes.append((row["scene"] or "").strip())
             objects.append([o.strip() for o in (row["objects"] or "").split(";") if o.strip()])
             segments.append(parse_actions(row["actions"] or "", where, class_index))
             lengths.append(_float(row.get("length"), where, "length"))
+        other = "test" if split == "train" else "train"
+        refuse_repeated_videos(listed, _listed_ids(folder / CSV_FILES[other]), f"the {other} split")
         actions = np.zeros((len(videos), len(class_ids)), dtype=np.float32)
         for v, video_segments in enumerate(segments):
             for k, _, _ in video_segments:
@@ -153,6 +156,18 @@ def _read_csv(path: Path):
             yield reader.line_num, row
         if rows == 0:
             raise AnnotationError(f"{path}: no videos after the header")
+
+
+def _listed_ids(path: Path) -> list[tuple[str, str]]:
+    """``(video id, where)`` of every row of a Charades CSV, or none when it is missing or unreadable
+    (reading that split reports why)."""
+    try:
+        with path.open(newline="", encoding="utf-8") as stream:
+            reader = csv.DictReader(stream)
+            return [((row.get("id") or "").strip(), f"{path}, line {reader.line_num}") for row in reader
+                    if (row.get("id") or "").strip()]
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []
 
 
 def _float(value: str | None, where: str, field: str) -> float:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pcmci_edu.data.breakfast import AnnotationError, find_dataset_folder
+from pcmci_edu.data.breakfast import AnnotationError, find_dataset_folder, json_refusing_repeated_keys
 from pcmci_edu.data.dataset import VideoDataset
 from pcmci_edu.data.features import FeatureStore, frame_loader
 from pcmci_edu.data.labels import task_phrase
@@ -155,10 +155,7 @@ def _read_database(path: Path) -> dict:
     text = path.read_text()
     if not text.strip():
         raise AnnotationError(f"{path}: empty file (expected {{'database': {{...}}}})")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise AnnotationError(f"{path}, line {error.lineno}: not valid JSON ({error.msg})") from error
+    data = json_refusing_repeated_keys(text, path)
     if not isinstance(data, dict) or not isinstance(data.get("database"), dict):
         raise AnnotationError(f"{path}, field 'database': expected an object of videos")
     return data["database"]

@@ -16,31 +16,25 @@ array([ 2.,  6., 10., 14., 18.], dtype=float32)
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
-from pcmci_edu.files import atomic_write
-
-try:
-    import fcntl
-except ImportError:  # Windows: no advisory locks
-    fcntl = None
+from pcmci_edu.files import FolderBusyError, atomic_write, folder_lock
 
 LAYOUTS: tuple[str, ...] = ("auto", "frames", "channels_first")
 SAMPLINGS: tuple[str, ...] = ("uniform", "random")
 MSTCN_FEATURE_DIM = 2048
 TEXT_FEATURES_FILE = "text_features.npz"
-LOCK_SUFFIX = ".lock"
 
 
 class FeatureError(ValueError):
     """A feature file is missing, malformed, or does not match what the dataset expects."""
 
 
-class StoreBusyError(RuntimeError):
+class StoreBusyError(FolderBusyError):
     """Another process holds the feature store's writer lock."""
 
 
@@ -114,36 +108,13 @@ class FeatureStore:
                 f"(expected <video_id>.npy; run `pcmci-edu extract` or check the folder)"
             )
 
-    @contextmanager
-    def lock(self) -> Iterator[None]:
-        """Hold the store for one writer (``pcmci-edu extract``) until the block ends.
-
-        An advisory lock (``fcntl.flock``) on ``.<store name>.lock`` beside the store, so that a
-        run refused before it writes leaves no store folder: a second writer raises a
-        :class:`StoreBusyError` naming the process that holds it; the system releases the lock
-        when its process ends, even when killed. Where ``fcntl`` is missing the block runs unlocked.
-        """
-        self.root.parent.mkdir(parents=True, exist_ok=True)
-        path = self.root.parent / f".{self.root.name}{LOCK_SUFFIX}"
-        with open(path, "a+") as handle:
-            if fcntl is not None:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    handle.seek(0)
-                    holder = handle.read().strip() or "unknown"
-                    raise StoreBusyError(
-                        f"{self.root}: another `pcmci-edu extract` (process {holder}) is writing this store; "
-                        "wait for it to finish (it does the same work), or write to another store with --out"
-                    ) from None
-            handle.seek(0)
-            handle.truncate()
-            handle.write(str(os.getpid()))
-            handle.flush()
-            try:
-                yield
-            finally:
-                handle.truncate(0)
+    def lock(self):
+        """Hold the store for one writer (``pcmci-edu extract``) until the block ends
+        (:func:`pcmci_edu.files.folder_lock`): a second writer raises a :class:`StoreBusyError`
+        naming the process that holds it; a run refused before it writes leaves no store folder."""
+        return folder_lock(self.root, f"{self.root}: another `pcmci-edu extract` (process {{holder}}) is writing "
+                                      "this store; wait for it to finish (it does the same work), or write to "
+                                      "another store with --out", StoreBusyError)
 
     def write(self, video_id: str, array: np.ndarray) -> None:
         """Store one video's features ``[T, D]`` atomically (checked: 2-D, finite)."""
@@ -158,8 +129,10 @@ class FeatureStore:
             raise FeatureError(f"no feature file for video {video_id!r}: {path} does not exist")
         try:
             array = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as error:
-            raise FeatureError(f"{path}: not a readable .npy array ({error})") from error
+        except (ValueError, OSError, EOFError) as error:
+            reason = "it holds pickled objects, not numbers" if "pickle" in str(error) else str(error)
+            raise FeatureError(f"{path}: not a readable .npy array ({reason}); delete it and extract this video "
+                               "again") from error
         array = self._orient(array, path)
         self._check(array, path)
         return np.asarray(array, dtype=np.float32)
@@ -215,8 +188,12 @@ class FeatureStore:
         path = self.root / TEXT_FEATURES_FILE
         if not path.is_file():
             return None
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: np.asarray(data[name], dtype=np.float32) for name in data.files}
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {name: np.asarray(data[name], dtype=np.float32) for name in data.files}
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+            raise FeatureError(f"{path}: not a readable .npz file of label text features ({type(error).__name__}); "
+                               "run `pcmci-edu extract` again to write it") from error
         if "actions" not in arrays:
             raise FeatureError(f"{path}: no array 'actions' (expected 'actions' [K, D] and optionally 'activities')")
         for name, expected in (("actions", num_actions), ("activities", num_activities)):
@@ -235,7 +212,9 @@ class StoreFrameLoader:
     training loop can re-draw them every epoch from a generator it checkpoints; without ``rng`` they
     come from the loader's own generator, seeded by ``seed``. Random sampling keeps the stored
     frames in memory after the first reading (they are read again every epoch). Every video
-    must have the feature width of the first one read: a store that mixes widths is named.
+    must have the feature width of the first one read: a store that mixes widths is named. A
+    video must hold at least ``num_frames`` stored frames: asking for more would repeat frames
+    (32 from a store of 4 shows each one 8 times), so it is refused, naming both numbers.
     """
 
     def __init__(self, store: FeatureStore, video_ids: list[str], num_frames: int, sampling: str,
@@ -252,10 +231,18 @@ class StoreFrameLoader:
         if frames is None:
             frames = self.store.read_all_frames(self.video_ids[index])
             self._check_width(index, frames.shape[1])
+            self._check_length(index, frames.shape[0])
             if self.sampling == "random":
                 self._stored[index] = frames
         return frames[sample_indices(len(frames), self.num_frames, self.sampling,
                                      rng if rng is not None else self.rng)]
+
+    def _check_length(self, index: int, stored: int) -> None:
+        if stored < self.num_frames:
+            raise FeatureError(f"{self.store.path(self.video_ids[index])}: the store holds {stored} frame(s) of this "
+                               f"video, the run asks for {self.num_frames} per video ([dataset] num_frames), which "
+                               f"would repeat frames: ask for at most {stored} (--set dataset.num_frames={stored}), "
+                               f"or extract at least {self.num_frames} frames per video into a fresh store")
 
     def _check_width(self, index: int, width: int) -> None:
         path = self.store.path(self.video_ids[index])
