@@ -70,9 +70,9 @@ def test_chapter3_cost_sentences_follow_the_verdicts():
     family = ex.PrimaryFamily(chapter3.CHAPTER, tuple(chapter3.primary_comparisons()))
     analysis = ex.analyse_family(rows, family)
     sentences = chapter3.conclusions(rows, analysis)
-    context = sentences["context (C): oracle_context - base"]
-    assert "+10.0 points of accuracy" in context and context.endswith("clear gain.")
-    assert "equivalent" in sentences["objects (H): oracle_objects - base"]
+    context = sentences["C: oracle_context - base"]
+    assert "changes accuracy on its shift by +10.0 points" in context and context.endswith("clear gain.")
+    assert "equivalent" in sentences["H: oracle_objects - base"]
     assert set(sentences) == {"headroom", "shifts", *analysis["label"]}
 
 

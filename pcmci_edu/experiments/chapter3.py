@@ -37,12 +37,12 @@ def primary_comparisons(margin: float = MARGIN) -> list[PrimaryComparison]:
     """Chapter 3's primaries: what each confounder costs the base, on its own shift."""
     return [
         PrimaryComparison("oracle_context", "base", "accuracy_shift_context", margin,
-                          "context (C): oracle_context - base"),
+                          "C: oracle_context - base"),
         PrimaryComparison("oracle_objects", "base", "mAP_all_classes_shift_objects", margin,
-                          "objects (H): oracle_objects - base"),
+                          "H: oracle_objects - base"),
         PrimaryComparison("oracle_codependency", "base", "mAP_all_classes_shift_codependency", margin,
-                          "codependency (I): oracle_codep. - base"),
-        PrimaryComparison("oracle", "base", "accuracy_shift", margin, "joint (C+H): oracle - base"),
+                          "I: oracle_codependency - base"),
+        PrimaryComparison("oracle", "base", "accuracy_shift", margin, "C+H (joint): oracle - base"),
     ]
 
 
@@ -81,15 +81,24 @@ def shifts_sentence(rows: pd.DataFrame) -> str:
     return f"The base's activity accuracy, mean over draws: test {100 * float(means['test']):.1f}%; {shifted}."
 
 
+CONFOUNDER_OF: dict[str, str] = {
+    "accuracy_shift_context": "the context (C)", "mAP_all_classes_shift_objects": "the companion objects (H)",
+    "mAP_all_classes_shift_codependency": "the codependency (I)", "accuracy_shift": "context and objects (C+H)"}
+"""The confounder each primary's metric shifts, in words."""
+
+
 def cost_sentences(analysis: pd.DataFrame) -> dict[str, str]:
-    """One sentence per primary: how much the confounder costs the base on its own shift."""
+    """One sentence per primary (keyed by its label): what the confounder costs the base on its
+    own shift, the oracle minus the base, with the in-distribution difference beside it."""
     sentences = {}
     for row in pd.DataFrame(analysis).to_dict("records"):
         unit = "accuracy" if row["metric"].startswith("accuracy") else "mAP (all classes)"
+        what = CONFOUNDER_OF.get(row["metric"], row["metric"])
         sentences[row["label"]] = (
-            f"{row['label']}: {100 * row['mean_diff']:+.1f} points of {unit} on its shift "
-            f"(95% CI {100 * row['ci_low']:+.1f} to {100 * row['ci_high']:+.1f}), "
-            f"in-distribution {100 * row['in_distribution_diff']:+.1f}: {row['verdict']}.")
+            f"Breaking {what} in training ({row['first']} minus {row['second']}) changes {unit} on its "
+            f"shift by {100 * row['mean_diff']:+.1f} points (95% CI {100 * row['ci_low']:+.1f} to "
+            f"{100 * row['ci_high']:+.1f}; in-distribution {100 * row['in_distribution_diff']:+.1f}): "
+            f"{row['verdict']}.")
     return sentences
 
 
