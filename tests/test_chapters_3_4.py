@@ -73,6 +73,11 @@ def test_chapter3_cost_sentences_follow_the_verdicts():
     context = sentences["C: oracle_context - base"]
     assert "changes accuracy on its shift by +10.0 points" in context and context.endswith("clear gain.")
     assert "equivalent" in sentences["H: oracle_objects - base"]
+    small = _rows({"base": 0.0, "oracle_context": 0.005, "oracle_objects": -0.01, "oracle_codependency": 0.0,
+                   "oracle": 0.0}, metrics, seed=1)
+    small_sentences = chapter3.conclusions(small, ex.analyse_family(small, family))
+    assert small_sentences["C: oracle_context - base"].endswith("clear gain; also inside ±2 points (TOST): real but small.")
+    assert "no ceiling" in small_sentences["H: oracle_objects - base"]
     assert set(sentences) == {"headroom", "shifts", *analysis["label"]}
 
 
@@ -112,3 +117,23 @@ def test_stored_results_recompute(chapter):
     for row, again in zip(stored.to_dict("records"), recomputed.to_dict("records")):
         assert ex.verdict_markdown(row, width=78) == ex.verdict_markdown(again, width=78)
     assert module.conclusions(data["rows"], stored) == module.conclusions(data["rows"], recomputed)
+    if chapter == "chapter4":
+        alignment = data["exploratory"]["alignment"]
+        assert set(alignment["variant"]) == {"base", "ich", "base_attention_pool"}
+        np.testing.assert_allclose(alignment["change"], alignment["final"] - alignment["frozen"], atol=1e-9)
+        assert chapter4.alignment_sentence(alignment).startswith("Final minus frozen companion alignment: ICH")
+
+
+def test_chapter4_alignment_sentence_says_which_moves_more():
+    table = pd.DataFrame({"variant": ["base", "ich", "base_attention_pool"] * 2,
+                          "change": [-0.1, -0.2, -0.1, -0.12, -0.22, -0.14]})
+    sentence = chapter4.alignment_sentence(table)
+    assert "ICH -0.210, the base -0.110, the control -0.120" in sentence
+    assert sentence.endswith("more than training alone does (base, control).")
+    assert "no more than" in chapter4.alignment_sentence(table.assign(change=-table["change"]))
+
+
+def test_masking_probe_is_lower_is_better():
+    rows = _rows({"base": 0.05, "oracle": 0.0}, ["masked_accuracy", "accuracy_test"])
+    table = ex.analyse_exploratory(rows, [("base", "oracle")], ["masked_accuracy"])
+    assert table.loc[0, "verdict"] == "clear loss"

@@ -98,8 +98,19 @@ def cost_sentences(analysis: pd.DataFrame) -> dict[str, str]:
             f"Breaking {what} in training ({row['first']} minus {row['second']}) changes {unit} on its "
             f"shift by {100 * row['mean_diff']:+.1f} points (95% CI {100 * row['ci_low']:+.1f} to "
             f"{100 * row['ci_high']:+.1f}; in-distribution {100 * row['in_distribution_diff']:+.1f}): "
-            f"{row['verdict']}.")
+            f"{row['verdict']}{_qualifier(row)}.")
     return sentences
+
+
+def _qualifier(row: Mapping) -> str:
+    """What a verdict alone does not say: a clear difference inside the margin is small, and an
+    oracle that loses to the base is no ceiling for its confounder."""
+    notes = []
+    if row["clear"] and row["equivalent"]:
+        notes.append(f"also inside ±{100 * row['margin']:.0f} points (TOST): real but small")
+    if row["clear"] and row["mean_diff"] < 0:
+        notes.append("the oracle is worse than the base here, so it is no ceiling for this confounder")
+    return "".join(f"; {note}" for note in notes)
 
 
 def conclusions(rows: pd.DataFrame, analysis: pd.DataFrame) -> Mapping[str, str]:

@@ -72,3 +72,16 @@ def conclusions(rows: pd.DataFrame, analysis: pd.DataFrame) -> dict[str, str]:
         f"over {room['n_draws']} draws: what breaking H in the training data itself buys the base on this shift, "
         f"the yardstick for any gain of an intervention on H.")
     return {"headroom": room_sentence, "finding": finding}
+
+
+def alignment_sentence(alignment: pd.DataFrame) -> str:
+    """The mechanism measure in words: the mean change in companion alignment (final minus frozen,
+    :func:`~pcmci_edu.experiments.mechanisms.label_companion_alignment`) of ICH, the base and the control."""
+    change = pd.DataFrame(alignment).groupby("variant")["change"].mean()
+    ich, base, control = (float(change[v]) for v in ("ich", "base", "base_attention_pool"))
+    more = ich < min(base, control)
+    return (f"Final minus frozen companion alignment: ICH {ich:+.3f}, the base {base:+.3f}, the control "
+            f"{control:+.3f} (negative: the label embeddings point less at their companions than the frozen "
+            f"text does). ICH moves them away from their companions "
+            + ("more than training alone does (base, control)." if more
+               else "no more than training alone does (base, control)."))
