@@ -70,6 +70,10 @@ SPLIT_SUFFIXES: dict[str, tuple[str, str | None]] = {
 ``metric`` on ``split``, where ``confounder`` differs from training (``None``: none, ``"all"``:
 every confounder at once)."""
 
+LOWER_IS_BETTER: tuple[str, ...] = ("gap_", "masked_")
+"""Prefixes of the metrics where lower is better: shift gaps, and the masking probe (a model that
+recognises the action keeps less of its score, and less accuracy, without it)."""
+
 FAMILY_COLUMNS: tuple[str, ...] = (
     "family", "kind", "label", "first", "second", "metric", "margin", "n_draws", "n_seeds", "mean_diff",
     "ci_low", "ci_high", "sd_diff", "p", "p_sign_flip", "p_holm", "clear", "tost_p", "tost_p_holm",
@@ -380,7 +384,7 @@ def analyse_exploratory(rows: pd.DataFrame, pairs: Sequence[tuple[str, str]], me
         records.append({"family": name, "label": f"{_name(first)} - {_name(second)} ({metric})",
                         "first": first, "second": second, "metric": metric,
                         "margin": math.nan if margin is None else float(margin),
-                        "higher_is_better": not metric.startswith("gap_"),
+                        "higher_is_better": not metric.startswith(LOWER_IS_BETTER),
                         **per_draw_comparison(rows, metric, first, second, margin=margin,
                                               family_size=len(tests), alpha=alpha, mixed=mixed),
                         "in_distribution_metric": beside_metric, "in_distribution_diff": beside_diff})
