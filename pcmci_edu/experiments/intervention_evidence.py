@@ -59,10 +59,12 @@ class InterventionChapter:
 
     @property
     def confounder(self) -> str:
+        """The confounder the intervention targets (:data:`TARGETS`)."""
         return TARGETS[self.intervention]
 
     @property
     def oracle(self) -> str:
+        """That confounder's oracle variant (:data:`ORACLE_VARIANTS`)."""
         return ORACLE_VARIANTS[self.confounder]
 
     @property
@@ -72,6 +74,7 @@ class InterventionChapter:
 
     @property
     def split(self) -> str:
+        """The shifted test split of the target, e.g. ``test_shift_codependency``."""
         return f"test_{SHIFT_OF[self.confounder]}"
 
     @property
@@ -81,6 +84,7 @@ class InterventionChapter:
 
     @property
     def mechanism_variants(self) -> tuple[str, ...]:
+        """The variants whose mechanism is measured: base, intervention, control, oracle."""
         return ("base", self.intervention, CONTROL, self.oracle)
 
     def comparisons(self) -> tuple[PrimaryComparison, ...]:
@@ -97,6 +101,8 @@ class InterventionChapter:
         return declare_primary(self.chapter, self.comparisons())
 
     def exploratory_pairs(self) -> list[tuple[str, str]]:
+        """The exploratory pairs: the primaries' pairs against the base and the control, the
+        oracle against the base, and each exploratory variant against the base."""
         pairs = [(self.intervention, "base"), (self.intervention, CONTROL), (self.oracle, "base")]
         return pairs + [(v, "base") for v in self.exploratory_variants]
 
