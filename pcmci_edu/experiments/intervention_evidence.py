@@ -18,6 +18,7 @@ perfect action probe; accuracy on the context shift for IVC), the one margin of 
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -163,22 +164,39 @@ CHAPTER6 = InterventionChapter(
 exploratory."""
 
 
+def benchmark_maker(profile: str, preset: str = "breakfast") -> Callable[[int], Mapping[str, Any]]:
+    """``draw -> make_benchmark(preset, profile=profile, seed=draw)``, each draw generated once
+    and kept: a chapter passes it to :func:`~pcmci_edu.experiments.runs.run_draws` and to
+    :func:`mechanism_rows`, so the draws are not generated twice (the same benchmarks, so the
+    same run-cache keys)."""
+    from pcmci_edu.data import make_benchmark
+
+    @functools.lru_cache(maxsize=None)
+    def make(draw: int) -> Mapping[str, Any]:
+        return make_benchmark(preset, profile=profile, seed=int(draw))
+
+    return make
+
+
 def mechanism_rows(chapter: InterventionChapter, draws: Iterable[int], seeds: Iterable[int], *, profile: str,
-                   settings, cache, preset: str = "breakfast", progress: bool = True) -> pd.DataFrame:
+                   settings, cache, preset: str = "breakfast", progress: bool = True,
+                   make_benchmark_fn: Callable[[int], Mapping[str, Any]] | None = None) -> pd.DataFrame:
     """The chapter's mechanism measures for every mechanism variant x draw x seed: one row per
     run (``variant``, ``benchmark_seed``, ``seed`` and one column per measure). The models come
-    from the run cache (:func:`~pcmci_edu.experiments.runs.trained_model`; trained when absent)."""
+    from the run cache (:func:`~pcmci_edu.experiments.runs.trained_model`; trained when absent);
+    the draws from ``make_benchmark_fn`` (default: :func:`benchmark_maker`)."""
     from tqdm.auto import tqdm
 
-    from pcmci_edu.data import make_benchmark
     from pcmci_edu.experiments.runs import trained_model
+
+    make_benchmark_fn = make_benchmark_fn or benchmark_maker(profile, preset)
 
     records = []
     draws, seeds = [int(d) for d in draws], [int(s) for s in seeds]
     bar = tqdm(total=len(draws) * len(seeds) * len(chapter.mechanism_variants), desc="mechanisms",
                disable=not progress)
     for draw in draws:
-        benchmark = make_benchmark(preset, profile=profile, seed=draw)
+        benchmark = make_benchmark_fn(draw)
         for variant in chapter.mechanism_variants:
             for seed in seeds:
                 model, _ = trained_model(variant, benchmark, seed, settings, cache)
