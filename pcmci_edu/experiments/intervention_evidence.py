@@ -237,6 +237,12 @@ def _short(result: Mapping[str, Any]) -> str:
             f"{result['verdict'].split(' (')[0]})")
 
 
+def _p_text(p: float) -> str:
+    """``= 0.021`` or ``< 0.001``, to follow "p"."""
+    text = format_p(p)
+    return text if text.startswith("<") else f"= {text}"
+
+
 def _changes(result: Mapping[str, Any], name: str, what: str) -> str:
     if result["verdict"] == "clear gain":
         return f"As trained, {name} clearly raises {what}."
@@ -244,10 +250,22 @@ def _changes(result: Mapping[str, Any], name: str, what: str) -> str:
         return f"As trained, {name} clearly lowers {what}."
     if result["verdict"].startswith("equivalent"):
         return (f"As trained, {name} changes nothing that matters on {what}: its difference from the base "
-                f"lies within ±{100 * result['margin']:.0f} points (TOST Holm p = {format_p(result['tost_p_holm'])}).")
+                f"lies within ±{100 * result['margin']:.0f} points (TOST Holm p {_p_text(result['tost_p_holm'])}).")
     return (f"As trained, {name} shows no detectable change in {what}, and the design cannot rule one "
             f"out: it detects {100 * result['mde']:.1f} points with 80% power, more than the "
             f"±{100 * result['margin']:.0f}-point margin.")
+
+
+def _headroom(result: Mapping[str, Any], name: str, confounder: str) -> str:
+    if result["verdict"] == "clear gain":
+        return (f"The {confounder} oracle stays clearly above {name}: there is room on this endpoint "
+                f"that {name} does not close.")
+    if result["verdict"] == "clear loss":
+        return (f"The {confounder} oracle scores clearly below {name}: on this endpoint, training without "
+                f"the confounder does not pay, so the shift leaves no measured room for {name} to close.")
+    if result["verdict"].startswith("equivalent"):
+        return f"The {confounder} oracle is within ±{100 * result['margin']:.0f} points of {name}: no room between them."
+    return f"Whether the {confounder} oracle is above {name} is not resolved by this design."
 
 
 def conclusions(chapter: InterventionChapter, primary: pd.DataFrame,
@@ -257,7 +275,7 @@ def conclusions(chapter: InterventionChapter, primary: pd.DataFrame,
 
     ``sentences``: ``finding`` (the three primaries with their 95% CIs and verdicts, and the
     in-distribution price), ``changes`` (does the intervention, as trained, change its own
-    endpoint), ``mechanism`` (the intervention's mechanism measure against the base's, when
+    endpoint), ``headroom`` (is the oracle above it), ``mechanism`` (the intervention's mechanism measure against the base's, when
     measured). ``numbers``: the differences (in points, the mechanism's in its own units);
     ``glue``: the differences in points as the prose prints them (for myst-nb's ``glue``).
     """
@@ -277,7 +295,8 @@ def conclusions(chapter: InterventionChapter, primary: pd.DataFrame,
         f"{chapter.confounder} oracle minus {name} is {_short(oracle)}. "
         f"In distribution (test), {name} minus the base is {_pts(price)} points.")
     sentences = {"finding": finding,
-                 "changes": _changes(versus_base, name, f"{metric_words} on {chapter.split}")}
+                 "changes": _changes(versus_base, name, f"{metric_words} on {chapter.split}"),
+                 "headroom": _headroom(oracle, name, chapter.confounder)}
     if exploratory is not None and not pd.DataFrame(exploratory).empty:
         table = pd.DataFrame(exploratory)
         parts = []
@@ -285,10 +304,9 @@ def conclusions(chapter: InterventionChapter, primary: pd.DataFrame,
             if not (table["metric"] == measure).any():
                 continue
             result = _find(table, chapter.intervention, "base", measure)
-            p_holm = format_p(result["p_holm"])
             parts.append(f"{measure.replace('_', ' ')}: {name} minus the base {result['mean_diff']:+.3f} "
                          f"(95% CI {result['ci_low']:+.3f} to {result['ci_high']:+.3f}, exploratory Holm p "
-                         f"{p_holm if p_holm.startswith('<') else '= ' + p_holm})")
+                         f"{_p_text(result['p_holm'])})")
             numbers[f"{measure}_vs_base"] = float(result["mean_diff"])
         if parts:
             sentences["mechanism"] = "Mechanism, on " + chapter.split + ": " + "; ".join(parts) + "."
@@ -338,6 +356,14 @@ def short_name(chapter: InterventionChapter, variant: str) -> str:
     return names.get(variant, variant)
 
 
+def _exploratory_verdict(row: Mapping[str, Any]) -> str:
+    """A score's verdict; a mechanism measure has no better direction: clearly higher or lower."""
+    verdict = row["verdict"].split(" (")[0]
+    if row["metric"] in MECHANISMS and verdict.startswith("clear"):
+        return "clearly higher" if row["mean_diff"] > 0 else "clearly lower"
+    return verdict
+
+
 def exploratory_table(chapter: InterventionChapter, exploratory: pd.DataFrame) -> pd.DataFrame:
     """A narrow display of the exploratory family: comparison, metric, difference with its 95% CI
     (points for scores, the measure's own units for a mechanism), Holm p and verdict."""
@@ -352,5 +378,5 @@ def exploratory_table(chapter: InterventionChapter, exploratory: pd.DataFrame) -
                         "metric": row["metric"],
                         "difference (95% CI)": f"{number(row['mean_diff'])} ({number(row['ci_low'])} to "
                                                f"{number(row['ci_high'])})",
-                        "Holm p": format_p(row["p_holm"]), "verdict": row["verdict"].split(" (")[0]})
+                        "Holm p": format_p(row["p_holm"]), "verdict": _exploratory_verdict(row)})
     return pd.DataFrame(records)
