@@ -234,6 +234,19 @@ def chapter8_conclusions(model_rows: pd.DataFrame, linear_rows: pd.DataFrame,
     return {"primary": primary, "exploratory": exploratory, "claims": claims, "sentences": sentences}
 
 
+def exploratory_lines(table: pd.DataFrame, width: int = 78) -> list[str]:
+    """An exploratory family as short lines (at most ``width`` characters): grouped by metric, one
+    comparison in two lines, its difference with the 95% CI, Holm p and verdict."""
+    lines = []
+    for metric, rows in pd.DataFrame(table).groupby("metric", sort=False):
+        lines.append(f"{metric}:")
+        for row in rows.to_dict("records"):
+            lines.append(f"  {row['first']} - {row['second']}"[:width])
+            lines.append(f"    {_pts(row['mean_diff'])} (95% CI {_pts(row['ci_low'])} to {_pts(row['ci_high'])}), "
+                         f"Holm p {format_p(row['p_holm'])}, {row['verdict']}"[:width])
+    return lines
+
+
 def write_chapter8_evidence(path: str | Path, model_rows: pd.DataFrame, linear_rows: pd.DataFrame,
                             benchmarks: pd.DataFrame, *, profile: str, settings, design: Mapping[str, Any]
                             ) -> dict[str, Any]:

@@ -44,6 +44,7 @@ RUNG_TITLES: dict[str, str] = {
     **{linear_rung_name(a, s): "linear: " + ("ERM" if a == "erm" else a.replace("_", " ")) + (f" ({s} c)" if s else "")
        for a, s in LINEAR_RUNGS},
     **{rung.name: rung.title for rung in MODEL_RUNGS},
+    "oracle_context": "Oracle, context broken",
 }
 """A readable title per rung."""
 
