@@ -234,6 +234,12 @@ def chapter8_conclusions(model_rows: pd.DataFrame, linear_rows: pd.DataFrame,
     return {"primary": primary, "exploratory": exploratory, "claims": claims, "sentences": sentences}
 
 
+def _short_verdict(row: Mapping[str, Any]) -> str:
+    if str(row["verdict"]).startswith("equivalent"):
+        return f"equivalent within ±{100 * row['margin']:.0f} points"
+    return str(row["verdict"])
+
+
 def exploratory_lines(table: pd.DataFrame, width: int = 78) -> list[str]:
     """An exploratory family as short lines (at most ``width`` characters): grouped by metric, one
     comparison in two lines, its difference with the 95% CI, Holm p and verdict."""
@@ -243,7 +249,7 @@ def exploratory_lines(table: pd.DataFrame, width: int = 78) -> list[str]:
         for row in rows.to_dict("records"):
             lines.append(f"  {row['first']} - {row['second']}"[:width])
             lines.append(f"    {_pts(row['mean_diff'])} (95% CI {_pts(row['ci_low'])} to {_pts(row['ci_high'])}), "
-                         f"Holm p {format_p(row['p_holm'])}, {row['verdict']}"[:width])
+                         f"Holm p {format_p(row['p_holm'])}, {_short_verdict(row)}"[:width])
     return lines
 
 
