@@ -113,11 +113,17 @@ def _accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
     return float((np.asarray(logits).argmax(1) == np.asarray(labels)).mean())
 
 
-def linear_rung(benchmark, adjustment: str, confounder: dict[str, np.ndarray] | None = None) -> dict[str, float]:
-    """Train and measure one linear rung: activity accuracy on ``test`` and ``test_shift`` and
-    the shift gap (test minus test_shift).
+MEASURED_SPLITS: dict[str, str] = {"test": "test", "test_shift": "shift", "test_shift_context": "shift_context",
+                                   "test_shift_objects": "shift_objects"}
+"""Split -> column suffix of the linear rungs' accuracies (as :func:`pcmci_edu.experiments.evaluate_model`)."""
 
-    ``confounder`` maps ``"train"``, ``"test"``, ``"test_shift"`` to each video's confounder
+
+def linear_rung(benchmark, adjustment: str, confounder: dict[str, np.ndarray] | None = None) -> dict[str, float]:
+    """Train and measure one linear rung: activity accuracy ``accuracy_<suffix>`` on every split
+    of :data:`MEASURED_SPLITS` the benchmark has, and the joint shift gap (test minus test_shift,
+    shown beside both accuracies, never alone).
+
+    ``confounder`` maps ``"train"`` and each measured split to each video's confounder
     value (true context or surrogate cluster); the adjustments in :data:`NEEDS_CONFOUNDER`
     need it (only the back-door sum reads it at test, and only to know its values' range).
     """
@@ -131,7 +137,7 @@ def linear_rung(benchmark, adjustment: str, confounder: dict[str, np.ndarray] | 
     remove = CONFOUNDER_PARTS if adjustment == "parts_removed" else ()
     x_train = pooled_features(train, remove)
     tests = {name: (pooled_features(benchmark[name], remove), np.asarray(benchmark[name].activities))
-             for name in ("test", "test_shift")}
+             for name in MEASURED_SPLITS if name in benchmark}
     c = None if confounder is None else np.asarray(confounder["train"])
     if adjustment == "backdoor_sum":
         values = int(max(np.max(v) for v in confounder.values())) + 1
@@ -154,5 +160,6 @@ def linear_rung(benchmark, adjustment: str, confounder: dict[str, np.ndarray] | 
             options["weights"] = importance_weights(labels, c)
         head, _ = fit_head(x_train, labels, num_labels, **options)
         measures = {name: _accuracy(head.logits(x), y) for name, (x, y) in tests.items()}
-    return {"accuracy_test": measures["test"], "accuracy_shift": measures["test_shift"],
-            "gap_accuracy": measures["test"] - measures["test_shift"]}
+    row = {f"accuracy_{MEASURED_SPLITS[name]}": value for name, value in measures.items()}
+    row["gap_accuracy"] = row["accuracy_test"] - row["accuracy_shift"]
+    return row

@@ -22,17 +22,21 @@ from __future__ import annotations
 import functools
 import hashlib
 import time
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from pcmci_edu.adjustment.adjustments import SMOOTHING, log_conditional
 from pcmci_edu.adjustment.confounders import Surrogate
-from pcmci_edu.experiments import RunSettings, Variant, benchmark_signature, evaluate_model, get_variant, run_key
+from pcmci_edu.experiments import (RunCache, RunSettings, Variant, benchmark_signature, evaluate_model, get_variant,
+                                   run_key)
 
 
 @dataclass(frozen=True)
@@ -150,7 +154,8 @@ def rung_key(rung: ModelRung, seed: int, benchmark, settings: RunSettings) -> st
 
 def run_model_rung(rung: ModelRung | str, benchmark, seed: int, settings: RunSettings) -> dict[str, Any]:
     """Train one model rung for one seed on one benchmark and measure it
-    (:func:`pcmci_edu.experiments.evaluate_model`); returns its row."""
+    (:func:`pcmci_edu.experiments.evaluate_model`: every split, the per-confounder shifts
+    included); returns its row, with ``variant`` = the rung's name."""
     from pcmci_edu.experiments import build_model, torch_threads
     from pcmci_edu.train import TrainConfig, fit
 
@@ -169,16 +174,52 @@ def run_model_rung(rung: ModelRung | str, benchmark, seed: int, settings: RunSet
         seconds = time.perf_counter() - started
         model.eval()
         row = evaluate_model(model, benchmark)
-    return {"rung": rung.name, "seed": int(seed), "train_seconds": seconds, **row}
+    return {"variant": rung.name, "label": rung.title, "seed": int(seed), "train_seconds": seconds, **row}
 
 
-def ladder_settings(profile: str | None = None) -> RunSettings:
-    """The model rungs' training budget: the profile's model (:meth:`RunSettings.for_profile`)
-    with the book profile's schedule shortened to 3 epochs of batch 64 (our choice: the ladder
-    trains up to 7 rungs in each of its 18 settings; chapter 7 trains 8 epochs of batch 32)."""
-    from pcmci_edu.profile import pick, resolve_profile
+def _train_on(benchmark, rung: str, seed: int, settings: RunSettings) -> dict[str, Any]:
+    """:func:`run_model_rung` with the benchmark first (the form worker processes call)."""
+    return run_model_rung(rung, benchmark, seed, settings)
 
-    settings = RunSettings.for_profile(profile)
-    profile = resolve_profile(profile)
-    return replace(settings, epochs=pick(profile, smoke=1, book=3, full=settings.epochs),
-                   batch_size=pick(profile, smoke=16, book=64, full=settings.batch_size))
+
+ADJUSTED_RUNGS: tuple[str, ...] = tuple(rung.name for rung in MODEL_RUNGS if rung.adjusted)
+"""The model rungs that no registered variant trains (the surrogate logit adjustment)."""
+
+
+def run_adjusted_draws(rungs: Sequence[str], draws: Sequence[int], seeds: Sequence[int], *, profile: str,
+                       settings: RunSettings, cache: RunCache | None = None, preset: str = "breakfast",
+                       progress: bool = True) -> pd.DataFrame:
+    """Every adjusted rung x benchmark draw x model seed on the benchmark :func:`run_draws` uses
+    (``make_benchmark(preset, profile=profile, seed=draw)``, no overrides), one row per run in the
+    form of :func:`run_draws` (``variant`` = rung, ``benchmark_seed``, ``seed``,
+    ``benchmark_signature``, ``cached``). Runs in ``cache`` are read; the others train in
+    ``settings.workers`` processes and are stored."""
+    from pcmci_edu.data import make_benchmark
+    from pcmci_edu.experiments.parallel import run_in_workers
+
+    frames = []
+    for draw in tqdm(list(draws), desc="benchmark draws (adjusted rungs)", disable=not progress):
+        benchmark = make_benchmark(preset, profile=profile, seed=int(draw))
+        signature = benchmark_signature(benchmark)
+        jobs = [(rung, int(seed), settings) for rung in rungs for seed in seeds]
+        keys = [rung_key(model_rung(rung), seed, benchmark, settings) for rung, seed, _ in jobs]
+        found = [cache.get(key) if cache is not None else None for key in keys]
+        missing = [i for i, row in enumerate(found) if row is None]
+        rows = {i: {**found[i], "cached": True} for i in range(len(jobs)) if found[i] is not None}
+
+        def store(index: int, row: dict[str, Any]) -> None:
+            if cache is not None:
+                cache.put(keys[index], row)
+            rows[index] = {**row, "cached": False}
+
+        if settings.workers > 1 and len(missing) > 1:
+            for position, row in run_in_workers(_train_on, [jobs[i] for i in missing], benchmark,
+                                                signature, settings.workers):
+                store(missing[position], row)
+        else:
+            for index in missing:
+                store(index, _train_on(benchmark, *jobs[index]))
+        frame = pd.DataFrame([rows[i] for i in range(len(jobs))])
+        frame["benchmark_seed"], frame["benchmark_signature"] = int(draw), signature
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
