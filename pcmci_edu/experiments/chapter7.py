@@ -40,6 +40,22 @@ ABLATION_ROWS: tuple[str, ...] = ("ich_ici", "ivc")
 
 CONFOUNDERS: tuple[str, ...] = ("context", "objects", "codependency")
 
+SHORT_NAMES: dict[str, str] = {"base": "base", "base_attention_pool": "control", "oracle": "oracle",
+                               "pcmci": "PCMCi", "ich_ici": "ICH+ICI", "ivc": "IVC only"}
+"""Short names for narrow tables (the book's column is about 78 characters)."""
+
+SHORT_METRICS: dict[str, str] = {"accuracy_shift": "acc shift", "accuracy_test": "acc test",
+                                 "mAP_all_classes_test": "mAP test", "mAP_all_classes_shift": "mAP shift",
+                                 **{f"accuracy_shift_{c}": f"acc {c}" for c in ("context", "objects", "codependency")}}
+
+
+def _short_labels(table: pd.DataFrame) -> pd.DataFrame:
+    """``label`` = "<first> - <second>, <metric>" in short names."""
+    table = table.copy()
+    table["label"] = [f"{SHORT_NAMES.get(a, a)} - {SHORT_NAMES.get(b, b)}, {SHORT_METRICS.get(m, m)}"
+                      for a, b, m in zip(table["first"], table["second"], table["metric"])]
+    return table
+
 BEYOND_THE_PAPER: tuple[str, ...] = ("frozen_text", "ivc_cross_sample", "pcmci_cross_sample",
                                      "pcmci_textbook", "pcmci_frozen_text")
 """Variants that change what the classifier can see (not run by chapter 7 any more: an exercise)."""
@@ -59,15 +75,16 @@ def chapter7_family() -> tuple[PrimaryComparison, ...]:
 def own_shift_table(rows: pd.DataFrame) -> pd.DataFrame:
     """Exploratory: PCMCi against the base and the control on each confounder's own shift."""
     metrics = [f"accuracy_shift_{c}" for c in CONFOUNDERS]
-    return analyse_exploratory(rows, [("pcmci", "base"), ("pcmci", "base_attention_pool")], metrics,
-                               margins={m: MARGIN for m in metrics}, name="own shifts")
+    return _short_labels(analyse_exploratory(rows, [("pcmci", "base"), ("pcmci", "base_attention_pool")],
+                                             metrics, margins={m: MARGIN for m in metrics}, name="own shifts"))
 
 
 def ablation_table(rows: pd.DataFrame) -> pd.DataFrame:
     """Exploratory: the poster's ablation rows against the base, joint shift and test."""
     pairs = [(v, "base") for v in (*ABLATION_ROWS, "pcmci")]
     metrics = ["accuracy_shift", "accuracy_test", "mAP_all_classes_test"]
-    return analyse_exploratory(rows, pairs, metrics, margins={m: MARGIN for m in metrics}, name="ablation")
+    return _short_labels(analyse_exploratory(rows, pairs, metrics, margins={m: MARGIN for m in metrics},
+                                             name="ablation"))
 
 
 def ablation_means(rows: pd.DataFrame) -> pd.DataFrame:
@@ -80,7 +97,7 @@ def ablation_means(rows: pd.DataFrame) -> pd.DataFrame:
     means = 100 * per_draw.groupby("variant").mean().loc[order]
     poster = POSTER_ABLATION.set_index("variant").loc[order, ["B-Acc", "B-mAP"]]
     table = pd.concat([means, poster.rename(columns=lambda c: f"poster {c}")], axis=1)
-    table.insert(0, "configuration", [get_variant(v).label for v in order])
+    table.insert(0, "configuration", [SHORT_NAMES.get(v, v) for v in order])
     return table
 
 
@@ -115,6 +132,14 @@ def chapter7_exploratory(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return tables
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _design(draws: int, seeds: int) -> str:
+    return f"{_plural(draws, 'draw')} x {_plural(seeds, 'model seed')}"
+
+
 def _points(value: float) -> str:
     return f"{100 * value:+.1f}"
 
@@ -147,7 +172,7 @@ def chapter7_findings(primary: pd.DataFrame, exploratory: Mapping[str, pd.DataFr
         "ch7_oracle": _ci(oracle), "ch7_oracle_verdict": oracle["verdict"],
         "ch7_map": _ci(mAP), "ch7_map_verdict": mAP["verdict"],
         "ch7_price": f"{_points(versus_base['in_distribution_diff'])} points",
-        "ch7_n": f"{int(versus_base['n_draws'])} draws x {int(versus_base['n_seeds'])} seeds",
+        "ch7_n": _design(int(versus_base["n_draws"]), int(versus_base["n_seeds"])),
     }
     summary = (f"On the joint shift, PCMCi minus the base is {glue['ch7_vs_base']} in accuracy "
                f"({versus_base['verdict']}), PCMCi minus the attention-pooling control "
@@ -176,7 +201,7 @@ def chapter7_findings(primary: pd.DataFrame, exploratory: Mapping[str, pd.DataFr
                   if anova[metric]["p"] < 0.05]
         sentences.append(
             f"Exploratory, the six orders on draw {', '.join(map(str, orders['draws']))} x "
-            f"{len(orders['seeds'])} seeds: the poster's ICH → ICI → IVC ranks "
+            f"{_plural(len(orders['seeds']), 'model seed')}: the poster's ICH → ICI → IVC ranks "
             f"{orders['poster_order_rank_test']} of 6 on test accuracy and {orders['poster_order_rank_shift']} "
             f"of 6 on the joint shift; best minus worst order {orders['spread_test']:.1f} points (test), "
             f"{orders['spread_shift']:.1f} (shift); repeated-measures ANOVA p = {anova['accuracy_test']['p']:.3f} "
