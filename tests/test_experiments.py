@@ -363,9 +363,11 @@ def test_chapter7_primary_analysis_is_recomputed_from_the_rows(chapter7):
         per_draw = rows.groupby(["variant", "benchmark_seed"])[comparison.metric].mean().unstack("variant")
         a, b = per_draw[comparison.first].to_numpy(), per_draw[comparison.second].to_numpy()
         assert comparison.mean_diff == pytest.approx(np.mean(a - b))
-        assert comparison.p == pytest.approx(scipy.stats.ttest_rel(a, b).pvalue)
+        assert comparison.p == pytest.approx(scipy.stats.ttest_rel(a, b).pvalue, nan_ok=True)
         p_values.append(comparison.p)
-    assert recomputed["p_holm"].to_numpy() == pytest.approx(multipletests(p_values, method="holm")[1])
+    tested = np.isfinite(p_values)
+    assert recomputed.loc[tested, "p_holm"].to_numpy() == pytest.approx(
+        multipletests(np.asarray(p_values)[tested], method="holm")[1])
     for name, table in ex.chapter7_exploratory(rows).items():
         stored = chapter7["exploratory"][name]
         assert stored["label"].tolist() == table["label"].tolist()
