@@ -172,6 +172,7 @@ def chapter7_findings(primary: pd.DataFrame, exploratory: Mapping[str, pd.DataFr
         "ch7_oracle": _ci(oracle), "ch7_oracle_verdict": oracle["verdict"],
         "ch7_map": _ci(mAP), "ch7_map_verdict": mAP["verdict"],
         "ch7_price": f"{_points(versus_base['in_distribution_diff'])} points",
+        "ch7_mde": f"{100 * versus_base['mde']:.1f} points",
         "ch7_n": _design(int(versus_base["n_draws"]), int(versus_base["n_seeds"])),
     }
     summary = (f"On the joint shift, PCMCi minus the base is {glue['ch7_vs_base']} in accuracy "
