@@ -183,6 +183,7 @@ def test_chapter7_findings_follow_the_numbers():
     assert glue["ch7_vs_control_verdict"].startswith("equivalent")
     assert glue["ch7_oracle_verdict"] == "clear gain" and glue["ch7_oracle"].startswith("+14.9 points")
     assert glue["ch7_price"] == "+0.0 points" and glue["ch7_n"] == "5 draws x 2 model seeds"
+    assert glue["ch7_mde"] == f"{100 * primary.loc[0, 'mde']:.1f} points" and primary.loc[0, "mde"] > 0
     assert f"PCMCi minus the base is {glue['ch7_vs_base']} in accuracy (clear gain)" in findings["summary"]
     assert set(findings["verdicts"]) == {c.label for c in family.comparisons}
     # the order study: the poster's order (last) is worst on test and best on the shift
