@@ -185,11 +185,13 @@ def test_chapter7_findings_follow_the_numbers():
     assert glue["ch7_price"] == "+0.0 points" and glue["ch7_n"] == "5 draws x 2 model seeds"
     assert glue["ch7_mde"] == f"{100 * primary.loc[0, 'mde']:.1f} points" and primary.loc[0, "mde"] > 0
     assert f"PCMCi minus the base is {glue['ch7_vs_base']} in accuracy (clear gain)" in findings["summary"]
+    assert "not shown to beat the attention-pooling control" in glue["ch7_reading"]
     assert set(findings["verdicts"]) == {c.label for c in family.comparisons}
     # the order study: the poster's order (last) is worst on test and best on the shift
     assert "ranks 6 of 6 on test accuracy and 1 of 6 on the joint shift" in findings["sentences"][2]
     assert "the orders differ in test and joint-shift accuracy" in findings["sentences"][2]
     assert "IVC only +2.0 (clear gain)" in findings["sentences"][1]
+    assert "Base + attention pooling (control) +5.1 (clear gain)" in findings["sentences"][1]
 
 
 # ---------------------------------------------------------------------------------------------
