@@ -16,7 +16,7 @@ chapter reuses them. One idea per module:
 - :mod:`~pcmci_edu.experiments.statistics`: paired comparisons, Holm over a chapter's family;
 - :mod:`~pcmci_edu.experiments.evidence`: the draw as the unit, declared primaries, TOST, MDE,
   verdicts and the chapters' evidence files;
-- :mod:`~pcmci_edu.experiments.chapter7`: chapter 7's computed conclusions and results file;
+- :mod:`~pcmci_edu.experiments.chapter7`: chapter 7's primaries, exploratory tables, findings and results file;
 - :mod:`~pcmci_edu.experiments.probes`: looking inside a trained model (chapters 4-6);
 - :mod:`~pcmci_edu.experiments.mechanisms`: does each intervention act on its own confounder;
 - :mod:`~pcmci_edu.experiments.plots`: bar charts of the summary tables, forest plots.
@@ -28,8 +28,9 @@ from pcmci_edu.experiments.cache import (FINGERPRINT_PATHS, HARNESS_VERSION, PAC
                                          benchmark_signature, code_fingerprint, default_cache_dir,
                                          default_results_dir, fingerprinted_files, read_json, run_key,
                                          write_json_atomic)
-from pcmci_edu.experiments.chapter7 import (BEYOND_THE_PAPER, STATISTICS_VERSION, chapter7_comparisons,
-                                            chapter7_conclusions, write_results)
+from pcmci_edu.experiments.chapter7 import (BEYOND_THE_PAPER, chapter7_exploratory, chapter7_family,
+                                            chapter7_findings, findings_from_results, order_table,
+                                            write_results)
 from pcmci_edu.experiments.evidence import (EVIDENCE_VERSION, FAMILY_COLUMNS, PRIMARY_FAMILIES, SPLIT_SUFFIXES,
                                             VERDICTS, PrimaryComparison, PrimaryFamily, analyse_exploratory,
                                             analyse_family, assert_stored_analysis, declare_primary,
@@ -69,9 +70,9 @@ __all__ = [
     "ABLATION", "BEYOND_THE_PAPER", "CLEAR_BELOW", "COMPARISON_COLUMNS", "FINGERPRINT_PATHS",
     "HARNESS_VERSION", "HEADLINE_METRICS", "INTERVENTION_NAMES", "ORDERS", "ORDER_VARIANTS", "PACKAGE_ROOT",
     "PAIR_ON", "PCMCI_ORDER", "RESULT_COLUMNS", "POSTER_ABLATION", "POSTER_ORDERS", "REFERENCES", "RunCache", "RunSettings",
-    "SPLIT_SUFFIX", "STATISTICS_VERSION", "SUMMARY_METRICS", "VARIANTS", "Variant", "activities_per_action",
+    "SPLIT_SUFFIX", "SUMMARY_METRICS", "VARIANTS", "Variant", "activities_per_action",
     "attention_on_own_action", "benchmark_seed", "benchmark_signature", "best_variant", "build_model",
-    "chapter7_comparisons", "chapter7_conclusions", "code_fingerprint", "compare", "correct_family",
+    "chapter7_exploratory", "chapter7_family", "chapter7_findings", "findings_from_results", "order_table", "code_fingerprint", "compare", "correct_family",
     "default_cache_dir", "default_results_dir", "describe", "describe_family", "evaluate_model",
     "family_size", "few_shot", "fingerprinted_files", "format_table", "frame_truth", "get_variant", "holm",
     "label_similarity", "lookup", "model_details", "order_name", "paired_comparisons", "paired_test",
