@@ -63,26 +63,25 @@ def _add_run_options(parser: argparse.ArgumentParser, dataset_positional: bool, 
                         help="cuda, cuda:1 or cpu (default: CUDA when a GPU is visible, else the CPU)")
 
 
-def _positive_int(text: str) -> int:
-    """An argparse type: an integer >= 1."""
+def _integer_at_least(text: str, minimum: int, expected: str) -> int:
+    """``text`` as an integer >= ``minimum``, else an argparse error saying what was ``expected``."""
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+        value = minimum - 1
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return value
+
+
+def _positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    return _integer_at_least(text, 1, "a positive integer")
 
 
 def _seed(text: str) -> int:
     """An argparse type: a seed, an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a seed, an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a seed, an integer >= 0, got {text!r}")
-    return value
+    return _integer_at_least(text, 0, "a seed, an integer >= 0")
 
 
 def _command(commands, name: str, summary: str, details: str = "") -> argparse.ArgumentParser:
