@@ -152,7 +152,7 @@ class VideoEncoder(nn.Module):
     the logits are the frozen vision-language model's zero-shot scores.
 
     The transformer is ``nn.TransformerEncoderLayer``'s parameters (pre-norm, ReLU) run by
-    :func:`_encoder_layer`, whose dropout multiplies by masks drawn beforehand
+    ``_encoder_layer``, whose dropout multiplies by masks drawn beforehand
     (:meth:`dropout_masks`): a run draws them from torch's global generator, a batched ensemble
     (:mod:`pcmci_edu.ensemble`) from each member's own generator, so a member sees exactly the
     masks it would see trained alone.

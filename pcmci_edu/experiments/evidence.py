@@ -193,7 +193,7 @@ def _name(variant: str) -> str:
 
 def paired_power(effect: float, n: int, alpha: float) -> float:
     """The power of a two-sided paired t test over ``n`` differences at ``alpha`` when the mean
-    difference is ``effect`` standard deviations: P(|T| > t_crit) for T ~ noncentral t with
+    difference is ``effect`` standard deviations: P(abs(T) > t_crit) for T ~ noncentral t with
     n - 1 degrees of freedom and noncentrality effect * sqrt(n) (:data:`scipy.stats.nct`).
 
     >>> round(paired_power(1.0, 10, 0.05), 3)

@@ -34,21 +34,21 @@ compositional (sum of word vectors), so "pour milk" is near "pour cereals" and "
 Splits (:data:`SPLITS`): ``train``, ``val``, ``test`` (one distribution); ``test_masked``
 (the test videos with the action part removed: context, objects and noise kept; a causal
 model's score for the true label must fall); and, for each confounder, one shifted test split
-and one oracle training split that break it alone (:data:`CONFOUNDERS`, :data:`SHIFT_SPLITS`,
-:data:`ORACLE_SPLITS`; ``truth.breaks`` records what each split breaks):
+and one oracle training split that break it alone (``CONFOUNDERS``, ``SHIFT_SPLITS``,
+``ORACLE_SPLITS``; ``truth.breaks`` records what each split breaks):
 
-==============  =========================  ============================  ===============================
-confounder      shifted test split          oracle training split          what is redrawn
-==============  =========================  ============================  ===============================
-context (C)     ``test_shift_context``      ``train_oracle_context``       the context, independent of the
-                                                                           activity; objects kept per frame
-objects (H)     ``test_shift_objects``      ``train_oracle_objects``       the objects, independent of the
-                                                                           actions (same rate); context kept
-codependency    ``test_shift_codependency`` ``train_oracle_codependency``  the scripts, recombined across
-(I)                                                                        activities; context kept,
-                                                                           objects follow the companions
-joint (C + H)   ``test_shift``              ``train_oracle``               context and objects (as before)
-==============  =========================  ============================  ===============================
+==============  ===========================  =============================  ===============================
+confounder      shifted test split           oracle training split          what is redrawn
+==============  ===========================  =============================  ===============================
+context (C)     ``test_shift_context``       ``train_oracle_context``       the context, independent of the
+                                                                            activity; objects kept per frame
+objects (H)     ``test_shift_objects``       ``train_oracle_objects``       the objects, independent of the
+                                                                            actions (same rate); context kept
+codependency    ``test_shift_codependency``  ``train_oracle_codependency``  the scripts, recombined across
+(I)                                                                         activities; context kept,
+                                                                            objects follow the companions
+joint (C + H)   ``test_shift``               ``train_oracle``               context and objects (as before)
+==============  ===========================  =============================  ===============================
 
 Paired splits are aligned: video ``i`` of every shifted split and of ``test_masked`` is video
 ``i`` of ``test`` (same noise; same script and timing except in the codependency shift), and
@@ -97,21 +97,21 @@ of two lies just above it.
 Probes of the defaults (book profile, seed 0; accuracy / mAP over all classes on ``test``
 and on each shifted split), from :func:`probe_report`:
 
-==============================  ===========  ===========  ===========  ============  ===========
-probe                           test         context      objects      codependency  joint
-==============================  ===========  ===========  ===========  ============  ===========
-Breakfast, context part only    0.901/0.724  0.096/0.135  0.901/0.724  0.901/0.594   0.096/0.135
-Breakfast, action part only     1.000/0.999  1.000/0.999  1.000/0.999  0.868/0.970   1.000/0.999
-Breakfast, objects part only    0.969/0.883  0.969/0.883  0.121/0.148  0.721/0.769   0.121/0.148
-Breakfast, whole, fit on train  0.876/0.832  0.670/0.688  0.856/0.810  0.679/0.653   0.631/0.657
-Breakfast, whole, fit on oracle 0.758/0.742  0.766/0.753  0.749/0.744  0.487/0.555   0.758/0.750
+===============================  ===========  ===========  ===========  ============  ===========
+probe                            test         context      objects      codependency  joint
+===============================  ===========  ===========  ===========  ============  ===========
+Breakfast, context part only     0.901/0.724  0.096/0.135  0.901/0.724  0.901/0.594   0.096/0.135
+Breakfast, action part only      1.000/0.999  1.000/0.999  1.000/0.999  0.868/0.970   1.000/0.999
+Breakfast, objects part only     0.969/0.883  0.969/0.883  0.121/0.148  0.721/0.769   0.121/0.148
+Breakfast, whole, fit on train   0.876/0.832  0.670/0.688  0.856/0.810  0.679/0.653   0.631/0.657
+Breakfast, whole, fit on oracle  0.758/0.742  0.766/0.753  0.749/0.744  0.487/0.555   0.758/0.750
 Breakfast, zero-shot frozen     0.369/0.441  0.431/0.448  0.358/0.386  0.225/0.384   0.406/0.393
 Breakfast, zero-shot clean      0.372/0.451  0.428/0.464  0.369/0.452  0.223/0.403   0.425/0.466
-COIN, whole, fit on train       0.897/0.795  0.679/0.557  0.864/0.736  0.694/0.577   0.579/0.448
-COIN, whole, fit on oracle      0.715/0.625  0.709/0.627  0.709/0.622  0.385/0.415   0.694/0.627
-Charades, whole, fit on train   -/0.854      -/0.715      -/0.825      -/0.691       -/0.682
-Charades, whole, fit on oracle  -/0.788      -/0.783      -/0.788      -/0.625       -/0.783
-==============================  ===========  ===========  ===========  ============  ===========
+COIN, whole, fit on train        0.897/0.795  0.679/0.557  0.864/0.736  0.694/0.577   0.579/0.448
+COIN, whole, fit on oracle       0.715/0.625  0.709/0.627  0.709/0.622  0.385/0.415   0.694/0.627
+Charades, whole, fit on train    -/0.854      -/0.715      -/0.825      -/0.691       -/0.682
+Charades, whole, fit on oracle   -/0.788      -/0.783      -/0.788      -/0.625       -/0.783
+===============================  ===========  ===========  ===========  ============  ===========
 
 ("oracle" is the joint ``train_oracle``.) Each part's probe falls to chance on its own
 confounder's shift and keeps its score on the others. A linear probe of the whole features

@@ -5,7 +5,7 @@ From a preset and a :class:`~pcmci_edu.data.benchmark.splits.BenchmarkConfig` it
 action) and then the videos: scripts from the grammars, timing, noise, and the confounders
 (context tied to the activity, companions to the actions) that the shifted test splits and
 the oracles redraw independently of the labels, one at a time or jointly; the codependency
-splits recombine the scripts themselves (:meth:`_Generator.splits`). The equations are in
+splits recombine the scripts themselves (``_Generator.splits``). The equations are in
 :mod:`pcmci_edu.data.benchmark`.
 """
 
