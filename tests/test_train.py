@@ -131,10 +131,12 @@ def test_trainconfig_rejects_bad_values():
 def test_smoke_benchmark_trains_above_chance():
     """The full model learns the smoke benchmark (100 noisy training videos) in seconds: on test
     it scores well above chance (10 activities; random scores reach the positive rate in mAP)
-    and above its zero-shot start."""
+    and above its zero-shot start. The noise is the pre-headroom default (4.0): this tests that
+    training learns; at the book's default (7.0, chosen for headroom) 100 videos of 8 frames and
+    10 epochs reached 22% test accuracy, too close to chance for this check."""
     from pcmci_edu.data import make_benchmark
 
-    benchmark = make_benchmark("breakfast", profile="smoke", seed=0)
+    benchmark = make_benchmark("breakfast", profile="smoke", seed=0, noise=4.0)
     train, test = benchmark["train"], benchmark["test"]
     model = PCMCi.from_dataset(train, width=32, heads=2)
     zero_shot = evaluate(model, test)
